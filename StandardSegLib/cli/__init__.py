@@ -1,0 +1,55 @@
+"""The ``standardseg`` command.
+
+Each subcommand lives in its own module ``<name>_cmd.py`` with a ``register(subparsers)`` function that adds
+its parser and sets ``func``. Errors of the user's making (``StandardSegError``) are caught here, once, and
+printed as one line with the error's exit status; nothing else in the CLI catches them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+from typing import Optional, Sequence
+
+from StandardSegLib import __version__
+from StandardSegLib.errors import StandardSegError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("demo",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="standardseg",
+        description="Standardised lesion segmentation for imaging biomarkers: SOP protocols, image checks, "
+        "SUV, segmentation and reproducible reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"standardseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show a full traceback on errors")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in COMMANDS:
+        import_module(f"{__name__}.{name}_cmd").register(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except StandardSegError as error:
+        if args.debug:
+            raise
+        print(f"standardseg: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("standardseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

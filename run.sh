@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine. Each command first makes sure ./.venv holds every pinned
+# dependency (created on first use, refreshed when pyproject.toml or the constraints change), then:
+#   ./run.sh demo [--out DIR]   the main job: a full guided run on generated demo data
+#   ./run.sh test [PYTEST ARGS] the whole test suite
+#   ./run.sh setup              only the set-up
+#   ./run.sh bench              the benchmarks in benchmarks/
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv="${STANDARDSEG_VENV:-.venv}"
+constraints="requirements/constraints.txt"
+
+pick_python() {
+  # slicer-core ships wheels for CPython 3.10-3.13 only.
+  for candidate in "${PYTHON:-}" python3.12 python3.11 python3.13 python3.10 python3; do
+    [ -n "$candidate" ] || continue
+    command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "run.sh: needs Python 3.10-3.13 (slicer-core has no wheels for other versions); set PYTHON=..." >&2
+  return 1
+}
+
+setup() {
+  local stamp="$venv/.standardseg-setup" want
+  want=$(cat pyproject.toml "$constraints" | sha256sum | cut -c1-32)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/standardseg" ]; then
+    return 0
+  fi
+  echo "Setting up $venv (first run, or the pinned dependencies changed)..." >&2
+  if [ ! -x "$venv/bin/python" ]; then
+    "$(pick_python)" -m venv "$venv"
+  fi
+  local pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+  "${pip[@]}" install --upgrade pip
+  # pyradiomics' sdist builds its C extensions against the numpy already installed.
+  "${pip[@]}" install -c "$constraints" numpy versioneer wheel setuptools
+  "${pip[@]}" install -c "$constraints" --no-build-isolation pyradiomics
+  "${pip[@]}" install -c "$constraints" -e ".[test]"
+  echo "$want" > "$stamp"
+}
+
+command="${1:-}"
+[ $# -gt 0 ] && shift
+case "$command" in
+  setup) setup ;;
+  demo)  setup; exec "$venv/bin/standardseg" demo "$@" ;;
+  test)  setup; exec "$venv/bin/python" -m pytest "$@" ;;
+  bench) setup; for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script" "$@"; done ;;
+  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
