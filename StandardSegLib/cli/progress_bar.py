@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Optional, TextIO
 
 
 class TerminalProgress:
     """Draws ``[#####.....]  42%  message`` on stderr; on a non-terminal, prints a line per 10 % step."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self._stream = stream
+    def __init__(self, stream: Optional[TextIO] = None, width: int = 30) -> None:
+        # Resolve stderr at construction, not import, so redirected/captured stderr is honoured.
+        self._stream = stream if stream is not None else sys.stderr
         self._width = width
-        self._interactive = stream.isatty()
+        self._interactive = self._stream.isatty()
         self._last_decile = -1
         self._last_draw = 0.0
 

@@ -1,0 +1,38 @@
+"""Shared pytest fixtures.
+
+- ``mrml_context``: a fresh headless MRML scene per test (slicer-core; ``import slicer`` costs ~2 s, so it
+  is imported only when a test asks for the fixture). Tests using it are marked ``@pytest.mark.mrml``.
+- ``synthetic_study`` / ``synthetic_study_files``: the default demo study (seed 0), generated once per
+  session and written to a session temporary folder. Treat both as read-only.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def mrml_context():
+    """A fresh ``MRMLContext.headless()``; its scene is cleared after the test."""
+    pytest.importorskip("slicer", reason="slicer-core is not installed (pip install .[mrml])")
+    from StandardSegLib.mrml.scene import MRMLContext
+
+    context = MRMLContext.headless()
+    yield context
+    context.scene.Clear(True)
+
+
+@pytest.fixture(scope="session")
+def synthetic_study():
+    """The default synthetic PET/CT study (``generate_study()`` with seed 0)."""
+    from StandardSegLib.phantom import generate_study
+
+    return generate_study()
+
+
+@pytest.fixture(scope="session")
+def synthetic_study_files(synthetic_study, tmp_path_factory):
+    """``synthetic_study`` written with ``write_study`` (DICOM, NRRD, truth.json)."""
+    from StandardSegLib.phantom import write_study
+
+    return write_study(synthetic_study, tmp_path_factory.mktemp("synthetic") / "study")

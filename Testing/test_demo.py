@@ -1,0 +1,83 @@
+"""``standardseg demo``: writes the study and a report bundle whose hashes match the files it lists."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pydicom
+
+from StandardSegLib.cli import main
+
+
+def _run(capsys, *args):
+    status = main(["demo", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _summary(report_dir: Path) -> dict:
+    return json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_demo_writes_study_and_report(tmp_path, capsys):
+    status, out, err = _run(capsys, "--out", str(tmp_path))
+    assert status == 0, err
+    report_dir = Path(out.strip().splitlines()[-1])
+    assert report_dir.parent == tmp_path and report_dir.name.startswith("report-") and report_dir.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([report_dir.name, "study"])  # no temp left
+
+    study = tmp_path / "study"
+    assert len(list((study / "CT").glob("*.dcm"))) == 60 and len(list((study / "PT").glob("*.dcm"))) == 30
+    for name in ("ct", "pet_suv", "lesions"):
+        assert (study / "nrrd" / f"{name}.nrrd").is_file()
+    assert pydicom.dcmread(next((study / "PT").glob("*.dcm"))).Units == "BQML"
+
+    summary = _summary(report_dir)
+    listed = {entry["path"]: entry["sha256"] for entry in summary["inputs"]}
+    on_disk = {p.relative_to(tmp_path).as_posix() for p in study.rglob("*") if p.is_file()}
+    assert set(listed) == on_disk
+    for relative, digest in listed.items():
+        assert hashlib.sha256((tmp_path / relative).read_bytes()).hexdigest() == digest
+    assert [step["name"] for step in summary["steps"]] == ["generate", "write bundle"]
+    assert set(summary["software"]) >= {"standardseg", "numpy", "SimpleITK", "pydicom"}
+    assert summary["seed"] == 0 and summary["started_at"] <= summary["finished_at"]
+    assert len(summary["truth"]["spheres"]) == 6
+    assert summary["truth"] == json.loads((study / "truth.json").read_text())
+    assert str(tmp_path) not in (report_dir / "summary.json").read_text()  # relative paths only
+
+
+def test_existing_study_is_refused_then_overwritten_identically(tmp_path, capsys):
+    status, out, _ = _run(capsys, "--out", str(tmp_path), "--seed", "3")
+    assert status == 0
+    first_dir = Path(out.strip().splitlines()[-1])
+    first = _summary(first_dir)
+
+    status, out, err = _run(capsys, "--out", str(tmp_path), "--seed", "3")
+    assert status == 2
+    assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
+
+    status, out, err = _run(capsys, "--out", str(tmp_path), "--seed", "3", "--overwrite")
+    assert status == 0, err
+    second_dir = Path(out.strip().splitlines()[-1])
+    second = _summary(second_dir)
+    assert second_dir != first_dir and first_dir.is_dir()  # earlier reports are kept
+    # Same seed: byte-identical inputs (deterministic noise and UIDs).
+    assert second["inputs"] == first["inputs"]
+    assert len(list(tmp_path.glob("report-*"))) == 2
+
+
+def test_overwrite_only_replaces_a_demo_study(tmp_path, capsys):
+    foreign = tmp_path / "study"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    status, _, err = _run(capsys, "--out", str(tmp_path), "--overwrite")
+    assert status == 2 and "not a StandardSeg demo study" in err
+    assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+def test_negative_seed_is_a_one_line_error(tmp_path, capsys):
+    status, _, err = _run(capsys, "--out", str(tmp_path), "--seed", "-1")
+    assert status == 2 and "seed" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "study").exists()
