@@ -93,21 +93,21 @@ def region_statistics(image: sitk.Image, mask: sitk.Image, label: int = 1, units
         peak=peak, peak_center_lps=center)
 
 
-def align_mask(mask: sitk.Image, image: sitk.Image) -> tuple[sitk.Image, list[str]]:
-    """The mask on the image grid, and warnings.
+def align_mask(mask: sitk.Image, image: sitk.Image, mask_name: str = "mask") -> tuple[sitk.Image, list[str]]:
+    """The mask on the image grid, and warnings (``mask_name``, e.g. the file name, appears in both).
 
     Same grid (within ``GRID_TOLERANCE``): returned as is. Another grid covering part of the image:
     resampled nearest-neighbour (labels stay labels) with a warning. No physical overlap: ``InputError``.
     """
     if mask.GetDimension() != image.GetDimension():
-        raise InputError(f"mask is {mask.GetDimension()}D but the image is {image.GetDimension()}D")
+        raise InputError(f"{mask_name} is {mask.GetDimension()}D but the image is {image.GetDimension()}D")
     if _same_grid(mask, image):
         return mask, []
     if not _overlaps(mask, image):
-        raise InputError(f"mask and image do not overlap in space: mask grid {_describe_grid(mask)}, "
+        raise InputError(f"{mask_name} and the image do not overlap in space: mask grid {_describe_grid(mask)}, "
                          f"image grid {_describe_grid(image)}")
     resampled = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
-    return resampled, [f"mask grid ({_describe_grid(mask)}) differs from the image grid "
+    return resampled, [f"{mask_name} grid ({_describe_grid(mask)}) differs from the image grid "
                        f"({_describe_grid(image)}); mask resampled nearest-neighbour onto the image grid"]
 
 

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_image(args.image, progress=TerminalProgress(sys.stderr))
     mask_path = Path(args.mask)
-    mask, warnings = align_mask(_read_mask(mask_path), loaded.image)
+    mask, warnings = align_mask(_read_mask(mask_path), loaded.image, f"mask {Path(mask_path).name}")
     warnings = list(loaded.record.warnings) + warnings
     image, conversion = loaded.image, None
     is_suv = args.units != "raw"

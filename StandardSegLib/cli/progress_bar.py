@@ -8,31 +8,29 @@ from typing import Optional, TextIO
 
 
 class TerminalProgress:
-    """Draws ``[#####.....]  42%  message`` on stderr; on a non-terminal, prints a line per 10 % step."""
+    """Draws ``[#####.....]  42%  message`` on stderr when it is a terminal.
+
+    On anything else (a pipe, a log file, CI) it stays silent, so scripted callers see only results and
+    the one-line errors.
+    """
 
     def __init__(self, stream: Optional[TextIO] = None, width: int = 30) -> None:
         # Resolve stderr at construction, not import, so redirected/captured stderr is honoured.
         self._stream = stream if stream is not None else sys.stderr
         self._width = width
-        self._interactive = self._stream.isatty()
-        self._last_decile = -1
+        self._enabled = self._stream.isatty()
         self._last_draw = 0.0
 
     def __call__(self, fraction: float, message: str) -> None:
-        if self._interactive:
-            now = time.monotonic()
-            if fraction < 1.0 and now - self._last_draw < 0.1:
-                return
-            self._last_draw = now
-            filled = int(round(fraction * self._width))
-            bar = "#" * filled + "." * (self._width - filled)
-            self._stream.write(f"\r[{bar}] {fraction:4.0%}  {message[:60]:<60}")
-            if fraction >= 1.0:
-                self._stream.write("\n")
-            self._stream.flush()
+        if not self._enabled:
             return
-        decile = int(fraction * 10)
-        if decile != self._last_decile:
-            self._last_decile = decile
-            self._stream.write(f"  {fraction:4.0%}  {message}\n")
-            self._stream.flush()
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        filled = int(round(fraction * self._width))
+        bar = "#" * filled + "." * (self._width - filled)
+        self._stream.write(f"\r[{bar}] {fraction:4.0%}  {message[:60]:<60}")
+        if fraction >= 1.0:
+            self._stream.write("\n")
+        self._stream.flush()
