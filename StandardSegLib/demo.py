@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from StandardSegLib import __version__
 from StandardSegLib.cli.output import to_jsonable
@@ -26,7 +26,11 @@ from StandardSegLib.phantom import StudyFiles, StudyOptions, SyntheticStudy, gen
 from StandardSegLib.progress import ProgressCallback, report
 
 STUDY_DIR_NAME = "study"
-SUMMARY_SCHEMA = "standardseg.demo-summary/1"
+SUMMARY_SCHEMA = "standardseg.demo-summary/2"
+#: The SOP the demo follows, and its (in-memory, never persisted) trained reader.
+DEMO_PROTOCOL_ID = "fdg-pet-ct-oncology"
+DEMO_OPERATOR = "Demo Reader"
+DEMO_OPERATOR_TRAINED_DAYS_AGO = 30
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class DemoContext:
     study_files: Optional[StudyFiles] = None
     steps: tuple[StepRecord, ...] = ()
     report_dir: Optional[Path] = None
+    pet: Any = None  # LoadedImage of the PET series
+    gate: Any = None  # GateEvaluation
+    lesions: tuple[dict, ...] = ()  # per-lesion measurements
 
     @property
     def study_dir(self) -> Path:
@@ -90,10 +97,69 @@ def generate(context: DemoContext) -> DemoContext:
     return replace(context, study=study, study_files=files.moved_to(context.study_dir))
 
 
+def image_check(context: DemoContext) -> DemoContext:
+    """Load the PET DICOM series and run the protocol's gate, as a reader would before segmenting.
+
+    ROIs follow the protocol: the liver reference sphere (PERCIST 30 mm) and a lesion sphere on the largest
+    NEMA sphere; the operator is a demo reader trained 30 days ago. A failing gate stops the demo (exit 3).
+    """
+    from StandardSegLib.gate import RoiInput, evaluate_gate
+    from StandardSegLib.imaging import load_image
+    from StandardSegLib.operators import Operator, training_status
+    from StandardSegLib.protocols import load_library
+    from StandardSegLib.roi import SphereROI, shape_mask
+
+    _require(context, "image check")
+    loaded = load_image(context.study_files.pet_dicom[0].parent, progress=context.progress)
+    protocol = load_library().get(DEMO_PROTOCOL_ID)
+    layout = context.study.layout
+    lesion_shape = max(layout.spheres, key=lambda sphere: sphere.diameter_mm)
+    lesion = SphereROI(lesion_shape.centre_lps_mm, lesion_shape.diameter_mm)
+    liver = SphereROI(layout.liver_reference.centre_lps_mm, layout.liver_reference.diameter_mm)
+    operator = Operator(DEMO_OPERATOR, "reader", dt.date.today() - dt.timedelta(days=DEMO_OPERATOR_TRAINED_DAYS_AGO))
+    rule = protocol.operator_training
+    evaluation = evaluate_gate(
+        protocol, loaded,
+        lesion=RoiInput(shape_mask(loaded.image, lesion), f"lesion {lesion.describe()}"),
+        background=RoiInput(shape_mask(loaded.image, liver), f"liver {liver.describe()}"),
+        training=training_status(operator, int(rule["validity_days"]), rule["on_expiry"]))
+    evaluation.verdict.require_segmentation_allowed()
+    return replace(context, pet=loaded, gate=evaluation)
+
+
+def measure_lesions(context: DemoContext) -> DemoContext:
+    """SUV statistics of every lesion inside its reference (truth) label map on the PET grid.
+
+    The segmentation engine is not part of the code base yet, so the regions are the generator's label
+    maps, labelled as such in the report; voxel counts and volumes are reported per the consensus (rec. 8).
+    """
+    import SimpleITK as sitk
+
+    from StandardSegLib.measure import region_statistics
+    from StandardSegLib.suv import apply_suv
+
+    if context.gate is None or context.gate.suv is None:
+        raise RuntimeError("demo step 'measure lesions' needs the SUV conversion of the 'image check' step")
+    suv_image = apply_suv(context.pet.image, context.gate.suv)
+    labels = sitk.ReadImage(str(context.study_files.lesions_pet_nrrd))
+    lesions = []
+    for sphere in context.study.layout.spheres:
+        stats = region_statistics(suv_image, labels, sphere.sphere_id, units=context.gate.suv.suv_type,
+                                  with_peak=True, mask_name=context.study_files.lesions_pet_nrrd.name)
+        lesions.append({"lesion": f"sphere-{sphere.sphere_id}", "diameter_mm": sphere.diameter_mm,
+                        "roi": "reference label map from the generator (segmentation engine: not yet built)",
+                        "statistics": stats.to_dict()})
+    return replace(context, lesions=tuple(lesions))
+
+
+def _require(context: DemoContext, step: str) -> None:
+    if context.study_files is None or context.study is None:
+        raise RuntimeError(f"demo step '{step}' needs the study: the 'generate' step must run before it")
+
+
 def write_bundle(context: DemoContext) -> DemoContext:
     """Write OUT/report-<timestamp>/summary.json atomically (temporary folder renamed into place)."""
-    if context.study_files is None:
-        raise RuntimeError("demo step 'write bundle' needs the study: the 'generate' step must run before it")
+    _require(context, "write bundle")
     now = dt.datetime.now().astimezone()
     summary = {
         "schema": SUMMARY_SCHEMA,
@@ -105,6 +171,9 @@ def write_bundle(context: DemoContext) -> DemoContext:
         "inputs": [{"path": path.relative_to(context.out_dir).as_posix(), "sha256": sha256_of(path)}
                    for path in context.study_files.all_files()],
         "truth": json.loads(context.study_files.truth_json.read_text(encoding="utf-8")),
+        "image": context.pet.record.to_dict() if context.pet is not None else None,
+        "gate": context.gate.to_dict() if context.gate is not None else None,
+        "lesions": list(context.lesions),
         "steps": [*map(asdict, context.steps), {"name": "write bundle", "started_at": now.isoformat()}],
     }
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=context.out_dir))
@@ -120,9 +189,11 @@ def write_bundle(context: DemoContext) -> DemoContext:
     return replace(context, report_dir=report_dir)
 
 
-#: The pipeline, in order. The lead inserts load / image check / SUV / measure steps before "write bundle".
+#: The pipeline, in order. Segmentation, validation and the full report bundle slot in before "write bundle".
 DEMO_STEPS: tuple[tuple[str, Step], ...] = (
     ("generate", generate),
+    ("image check", image_check),
+    ("measure lesions", measure_lesions),
     ("write bundle", write_bundle),
 )
 

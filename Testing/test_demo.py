@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pydicom
+import pytest
+import SimpleITK as sitk
 
 from StandardSegLib.cli import main
 
@@ -40,7 +42,18 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     assert set(listed) == on_disk
     for relative, digest in listed.items():
         assert hashlib.sha256((tmp_path / relative).read_bytes()).hexdigest() == digest
-    assert [step["name"] for step in summary["steps"]] == ["generate", "write bundle"]
+    assert [step["name"] for step in summary["steps"]] == ["generate", "image check", "measure lesions",
+                                                          "write bundle"]
+    assert summary["gate"]["protocol"]["id"] == "fdg-pet-ct-oncology"
+    assert summary["gate"]["overall"] in ("pass", "warn") and summary["gate"]["allows_segmentation"]
+    assert summary["gate"]["reference_tissue"]["mean"] == pytest.approx(2.0, rel=0.03)  # generated liver SUV
+    assert summary["image"]["modality"] == "PT" and "identifiers" not in summary["image"]
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(study / "nrrd" / "lesions_pet.nrrd")))
+    for lesion, sphere in zip(summary["lesions"], summary["truth"]["spheres"]):
+        stats = lesion["statistics"]
+        assert stats["voxel_count"] == int((labels == sphere["sphere_id"]).sum())  # independent count
+        assert stats["volume_mm3"] == pytest.approx(stats["voxel_count"] * 4.0 ** 3)
+        assert stats["units"] == "SUVbw" and stats["max"] <= 4.0 * 1.6  # 4:1 spheres, noise 10 %
     assert set(summary["software"]) >= {"standardseg", "numpy", "SimpleITK", "pydicom"}
     assert summary["seed"] == 0 and summary["started_at"] <= summary["finished_at"]
     assert len(summary["truth"]["spheres"]) == 6

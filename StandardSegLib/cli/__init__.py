@@ -16,7 +16,7 @@ from StandardSegLib import __version__
 from StandardSegLib.errors import StandardSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("demo",)
+COMMANDS = ("protocols", "operators", "inspect", "check", "measure", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

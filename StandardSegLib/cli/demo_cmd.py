@@ -33,5 +33,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"study:  {context.study_dir}")
     for record in context.steps:
         print(f"step:   {record.name} ({record.duration_s:.1f} s)")
+    if context.gate is not None:
+        verdict = context.gate.verdict
+        reference = context.gate.reference
+        print(f"gate:   {verdict.overall.upper()} for {verdict.protocol_id} v{verdict.protocol_version} "
+              f"({sum(item.verdict == 'pass' for item in verdict.items)}/{len(verdict.items)} items pass)")
+        if reference is not None:
+            print(f"liver:  SUV mean {reference.mean:.2f}, SD {reference.sd:.2f} ({reference.voxel_count} voxels)")
+    for lesion in context.lesions:
+        stats = lesion["statistics"]
+        print(f"lesion: {lesion['lesion']} ({lesion['diameter_mm']:g} mm): {stats['voxel_count']} voxels, "
+              f"{stats['volume_ml']:.2f} mL, SUVmax {stats['max']:.2f}, SUVpeak {stats['peak']:.2f}")
     print(context.report_dir)
     return 0

@@ -1,0 +1,26 @@
+"""Image loading and the image record.
+
+Public API (other packages import only from here):
+
+- ``load_image(path, series_uid=None, progress=None) -> LoadedImage``: pixels in real-world values (per-slice
+  rescale applied), LPS geometry, the record, the pixel-free DICOM headers in slice order, the files read.
+- ``read_image_record(path, series_uid=None) -> ImageRecord``: headers only.
+- ``read_image_headers(path, series_uid=None) -> (ImageRecord, datasets)``: headers only, with the datasets.
+- ``scan_series(directory, progress=None) -> list[SeriesSummary]``: the series in a DICOM folder.
+"""
+
+from StandardSegLib.imaging.dicom_scan import SeriesSummary, scan_series
+from StandardSegLib.imaging.geometry import ImageGeometry
+from StandardSegLib.imaging.loaded import LoadedImage, load_image, read_image_headers, read_image_record
+from StandardSegLib.imaging.record import ImageRecord
+
+__all__ = [
+    "ImageGeometry",
+    "ImageRecord",
+    "LoadedImage",
+    "SeriesSummary",
+    "load_image",
+    "read_image_headers",
+    "read_image_record",
+    "scan_series",
+]
