@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from StandardSegLib import __version__
-from StandardSegLib.cli.output import to_jsonable
+from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.errors import InputError
 from StandardSegLib.phantom import StudyFiles, StudyOptions, SyntheticStudy, generate_study, write_study
 from StandardSegLib.progress import ProgressCallback, report

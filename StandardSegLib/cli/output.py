@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
-from pathlib import Path
 from typing import Any
 
-
-def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, paths and NaN/inf into plain JSON values (NaN/inf become null)."""
-    if hasattr(value, "tolist"):  # numpy scalar or array
-        value = value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+from StandardSegLib.jsonable import to_jsonable
 
 
 def print_json(value: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Optional
 
 import SimpleITK as sitk
 
-from StandardSegLib.cli.output import to_jsonable
+from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.errors import InputError
 from StandardSegLib.phantom.dicom_headers import common_header, ct_header, pet_header
 from StandardSegLib.phantom.dicom_writer import deterministic_uid, write_dicom_series
