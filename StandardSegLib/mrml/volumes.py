@@ -1,0 +1,48 @@
+"""Volume nodes <-> SimpleITK images, so library code runs on what is loaded in the scene.
+
+Slicer stores geometry as an IJK-to-RAS matrix; SimpleITK (like DICOM and NRRD files) uses LPS. The two
+differ by negating x and y: ``LPS = diag(-1, -1, 1) . RAS``. Spacing is the length of each matrix column and
+the direction the normalised columns, so oblique volumes keep their orientation exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import slicer
+import vtk
+
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def image_from_volume_node(volume_node: Any) -> sitk.Image:
+    """A SimpleITK copy of a scalar volume node's voxels, with its geometry converted to LPS."""
+    image = sitk.GetImageFromArray(np.array(slicer.util.arrayFromVolume(volume_node), copy=True))
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+    columns = _RAS_TO_LPS @ ijk_to_ras[:3, :3]
+    spacing = np.linalg.norm(columns, axis=0)
+    image.SetSpacing(tuple(float(value) for value in spacing))
+    image.SetDirection(tuple(float(value) for value in (columns / spacing).ravel()))
+    image.SetOrigin(tuple(float(value) for value in _RAS_TO_LPS @ ijk_to_ras[:3, 3]))
+    return image
+
+
+def volume_node_from_image(scene: Any, image: sitk.Image, name: str, node_class: str = "vtkMRMLScalarVolumeNode") -> Any:
+    """A new volume node in ``scene`` holding ``image`` (LPS geometry converted to RAS)."""
+    node = scene.AddNewNodeByClass(node_class, name)
+    slicer.util.updateVolumeFromArray(node, sitk.GetArrayFromImage(image))
+    columns = np.asarray(image.GetDirection(), float).reshape(3, 3) * np.asarray(image.GetSpacing(), float)
+    ijk_to_ras = np.eye(4)
+    ijk_to_ras[:3, :3] = _RAS_TO_LPS @ columns
+    ijk_to_ras[:3, 3] = _RAS_TO_LPS @ np.asarray(image.GetOrigin(), float)
+    matrix = vtk.vtkMatrix4x4()
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, ijk_to_ras[row, column])
+    node.SetIJKToRASMatrix(matrix)
+    node.CreateDefaultDisplayNodes()
+    return node

@@ -1,0 +1,55 @@
+"""Volume node <-> SimpleITK conversion against files read independently by SimpleITK."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import vtk
+
+pytestmark = pytest.mark.mrml
+
+
+def _oblique_image() -> sitk.Image:
+    rng = np.random.default_rng(1)
+    image = sitk.GetImageFromArray(rng.integers(-1000, 1000, size=(6, 7, 8)).astype(np.int16))
+    angle = math.radians(25)
+    image.SetDirection((math.cos(angle), 0.0, math.sin(angle), 0.0, 1.0, 0.0, -math.sin(angle), 0.0, math.cos(angle)))
+    image.SetSpacing((0.7, 0.9, 2.5))
+    image.SetOrigin((12.5, -30.0, 47.0))
+    return image
+
+
+def _assert_same(actual: sitk.Image, expected: sitk.Image) -> None:
+    assert np.array_equal(sitk.GetArrayFromImage(actual), sitk.GetArrayFromImage(expected))
+    assert actual.GetSpacing() == pytest.approx(expected.GetSpacing(), abs=1e-6)
+    assert actual.GetOrigin() == pytest.approx(expected.GetOrigin(), abs=1e-6)
+    assert actual.GetDirection() == pytest.approx(expected.GetDirection(), abs=1e-9)
+
+
+def test_volume_loaded_by_slicer_converts_back_to_the_file(mrml_context, tmp_path):
+    from StandardSegLib.mrml.volumes import image_from_volume_node
+
+    path = tmp_path / "oblique.nrrd"
+    sitk.WriteImage(_oblique_image(), str(path))
+    node = mrml_context.load_volume(path)
+    _assert_same(image_from_volume_node(node), sitk.ReadImage(str(path)))
+    # and Slicer's own RAS origin is the LPS origin with x and y negated
+    assert node.GetOrigin() == pytest.approx((-12.5, 30.0, 47.0))
+
+
+def test_round_trip_through_a_new_node(mrml_context, tmp_path):
+    from StandardSegLib.mrml.volumes import image_from_volume_node, volume_node_from_image
+
+    image = _oblique_image()
+    node = volume_node_from_image(mrml_context.scene, image, "roundtrip")
+    _assert_same(image_from_volume_node(node), image)
+    # a physical point maps to the same voxel in both conventions
+    index = (3, 4, 2)
+    lps = np.array(image.TransformIndexToPhysicalPoint(index))
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    ras = matrix.MultiplyPoint((*index, 1.0))
+    assert ras[:3] == pytest.approx((-lps[0], -lps[1], lps[2]))
