@@ -103,7 +103,7 @@ def test_show_text_summarises_presets_gate_and_methods(capsys):
     assert "source: OHIF CT liver preset W150/L90" in out
     assert "slice_thickness_max [fail]: value_mm=2.5" in out
     assert "SNR = bg_mean/bg_sd >= 3 [fail]" in out
-    assert "segmentation (default grow-from-seeds):" in out and "confidence-connected: multiplier=4.5, iterations=4" in out
+    assert "segmentation (default grow-from-seeds):" in out and "confidence-connected: multiplier=2.5, iterations=4" in out
     assert "operator training: valid 365 days" in out
 
 

@@ -14,16 +14,10 @@ voxel_count, volume_ml, mean, sd, median} or null); ``suv_conversion`` (PET) and
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from pathlib import Path
-from typing import Optional
 
+from StandardSegLib.cli.gate_args import add_gate_arguments, gate_from_args, training_from_args
 from StandardSegLib.cli.output import print_json
-from StandardSegLib.errors import InputError
-from StandardSegLib.gate import RoiInput, evaluate_gate
-from StandardSegLib.operators import OperatorRegistry, training_status
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
-from StandardSegLib.roi import parse_sphere, shape_mask
 
 _SYMBOL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
@@ -36,20 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("image", help="DICOM series folder or file, NRRD, NIfTI")
     parser.add_argument("--protocol", required=True, metavar="ID")
     parser.add_argument("--series", metavar="UID", help="series to use when the folder holds several")
-    parser.add_argument("--operator", metavar="NAME", help="operator (training is checked in the registry)")
-    parser.add_argument("--registry", metavar="FILE", help="operator registry JSON file")
-    lesion = parser.add_mutually_exclusive_group()
-    lesion.add_argument("--lesion", metavar="MASK", help="lesion ROI mask file (label 1 unless --lesion-label)")
-    lesion.add_argument("--lesion-sphere", metavar="X,Y,Z,D", help="lesion ROI sphere: centre LPS mm, diameter mm "
-                        "(write --lesion-sphere=-10,20,5,30 when X is negative)")
-    parser.add_argument("--lesion-label", type=int, default=1, metavar="N")
-    background = parser.add_mutually_exclusive_group()
-    background.add_argument("--background", metavar="MASK", help="background/reference ROI mask file")
-    background.add_argument("--background-sphere", metavar="X,Y,Z,D",
-                            help="background ROI sphere, e.g. the 30 mm liver sphere of FDG protocols")
-    parser.add_argument("--reference", metavar="NAME", help="protocol reference tissue the background ROI is "
-                        "(default: the protocol's first, e.g. liver)")
-    parser.add_argument("--override", metavar="REASON", help="record an override of a failed gate (needs --operator)")
+    add_gate_arguments(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_protocol_dir_argument(parser)
     parser.set_defaults(func=run)
@@ -59,39 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from StandardSegLib.imaging import load_image
 
     protocol = library_from_args(args).get(args.protocol)
-    if args.override and not args.operator:
-        raise InputError("--override needs --operator: an override is recorded with who made it")
-    training = None
-    if args.operator:
-        operator = OperatorRegistry.open(args.registry).get(args.operator)
-        rule = protocol.operator_training
-        training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"])
+    training = training_from_args(args, protocol)
     loaded = load_image(args.image, series_uid=args.series)
-    evaluation = evaluate_gate(
-        protocol, loaded,
-        lesion=_roi(loaded.image, args.lesion, args.lesion_sphere, args.lesion_label, "lesion"),
-        background=_roi(loaded.image, args.background, args.background_sphere, 1, "background"),
-        reference_name=args.reference, training=training)
-    verdict = evaluation.verdict
-    if args.override:
-        verdict = verdict.with_override(args.operator, args.override)
-        evaluation = replace(evaluation, verdict=verdict)
+    evaluation = gate_from_args(args, protocol, loaded, training)
     if args.json:
         print_json(evaluation.to_dict())
     else:
         _print_text(evaluation)
-    return 0 if verdict.allows_segmentation else 3
-
-
-def _roi(image, mask_path: Optional[str], sphere: Optional[str], label: int, role: str) -> Optional[RoiInput]:
-    if mask_path:
-        from StandardSegLib.imaging import load_image
-
-        return RoiInput(load_image(mask_path).image, f"{role} mask {Path(mask_path).name}", label)
-    if sphere:
-        shape = parse_sphere(sphere)
-        return RoiInput(shape_mask(image, shape), f"{role} {shape.describe()}")
-    return None
+    return 0 if evaluation.verdict.allows_segmentation else 3
 
 
 def _print_text(evaluation) -> None:

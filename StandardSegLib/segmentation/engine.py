@@ -1,0 +1,156 @@
+"""The one entry point every front end calls: ``segment(...)``.
+
+Order of checks, so that nothing is computed that would have to be refused: the method must be one the
+protocol allows (else the allowed list is named), the gate verdict must belong to this protocol and allow
+segmentation (pass/warn, or a failure overridden with a written reason), the image must be in the units the
+method needs (PET methods: SUV), and the seeds must lie in the image. The method then runs in a VOI (see
+:mod:`StandardSegLib.segmentation.voi`), its raw mask is post-processed, pasted onto the image grid and
+returned with its provenance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from StandardSegLib.errors import InputError
+from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.roi import BoxROI
+from StandardSegLib.segmentation.method_types import Method, MethodInput
+from StandardSegLib.segmentation.parameters import CommonOptions, build_parameters, split_parameters
+from StandardSegLib.segmentation.postprocess import postprocess, voxel_count
+from StandardSegLib.segmentation.provenance import (MANUAL, SEMIAUTOMATIC, ProcessingStep, Segment,
+                                                    SegmentProvenance)
+from StandardSegLib.segmentation.registry import MANUAL_METHOD, METHODS
+from StandardSegLib.segmentation.voi import VOI, seed_index, voi_around, voi_from_box
+
+Point = tuple[float, float, float]
+#: VOI growth rounds before the result is accepted as is (each round at least doubles the VOI).
+MAX_VOI_ROUNDS = 8
+
+
+def allowed_methods(protocol: Any) -> list[str]:
+    return list(protocol.segmentation_methods)
+
+
+def check_method_allowed(protocol: Any, method: str) -> None:
+    """InputError naming the allowed methods when ``method`` is not one of the protocol's."""
+    allowed = allowed_methods(protocol)
+    if method not in allowed:
+        raise InputError(f"method '{method}' is not allowed by protocol {protocol.id} v{protocol.version} "
+                         f"(allowed: {', '.join(allowed)})")
+
+
+def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, units: str,
+            seeds_lps: Sequence[Point] = (), background_seeds_lps: Sequence[Point] = (),
+            box: Optional[BoxROI] = None, parameters: Optional[Mapping[str, Any]] = None,
+            background: Any = None, operator: Optional[str] = None, roi_modality: str = "unknown",
+            alignment: Optional[Mapping[str, Any]] = None,
+            progress: Optional[ProgressCallback] = None) -> Segment:
+    """Segment ``image`` (working units ``units``: HU, SUVbw...) with a protocol-allowed ``method``.
+
+    ``verdict`` is the GateVerdict of this image under ``protocol``; ``parameters`` override the protocol's
+    defaults (strings from the CLI are converted); ``background`` is the reference-tissue measurement
+    (mean/sd in ``units``) for background-relative PET methods; ``roi_modality`` and ``alignment`` say which
+    image defined the ROI and how it was brought onto the grid (multi-modality reference).
+    """
+    check_method_allowed(protocol, method)
+    _check_verdict(protocol, verdict)
+    seeds = tuple(tuple(float(v) for v in point) for point in seeds_lps)
+    background_seeds = tuple(tuple(float(v) for v in point) for point in background_seeds_lps)
+    context = dict(seeds_lps=seeds, background_seeds_lps=background_seeds, units=units, roi_modality=roi_modality,
+                   alignment=dict(alignment) if alignment else None, gate=_gate_summary(verdict), operator=operator)
+    if method == MANUAL_METHOD:
+        empty = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+        empty.CopyInformation(image)
+        provenance = SegmentProvenance(method=method, algorithm_name="manual (scripted edits)", algorithm_type=MANUAL,
+                                       parameters={}, voi=None, thresholds={}, steps=(), voxel_count=0,
+                                       volume_mm3=0.0, **context)
+        return Segment(empty, provenance)
+
+    chosen = METHODS[method]
+    values = {**protocol.segmentation_methods.get(method, {}), **(parameters or {})}
+    method_values, common_values = split_parameters(method, chosen.parameters, values)
+    method_parameters = build_parameters(chosen.parameters, method, method_values)
+    options = build_parameters(CommonOptions, method, common_values)
+    _check_inputs(chosen, units, seeds, background_seeds, box)
+
+    seed_indices = tuple(seed_index(image, point, "seed") for point in seeds)
+    background_indices = tuple(seed_index(image, point, "background seed") for point in background_seeds)
+    reach_mm = options.voi_margin_mm + max(options.margin_mm, 0.0) + 3.0 * options.smoothing_mm
+    voi = voi_from_box(image, box) if box else voi_around(image, seed_indices + background_indices, reach_mm)
+    if box:
+        _check_seeds_in_voi(voi, seed_indices + background_indices, box)
+
+    for round_number in range(1, MAX_VOI_ROUNDS + 1):
+        report(progress, round_number / (MAX_VOI_ROUNDS + 1), f"{method}: VOI {voi.size}")
+        data = MethodInput(voi.crop(image), units, tuple(voi.local(i) for i in seed_indices),
+                           tuple(voi.local(i) for i in background_indices), background,
+                           protocol.segmentation_methods)
+        output = chosen.run(data, method_parameters)
+        mask, steps = postprocess(output.mask, data.seeds, options)
+        grown = None if box else voi.grown_to_fit(mask, reach_mm, image)
+        if grown is None:
+            break
+        voi = grown
+    if seeds and voxel_count(mask) == 0:
+        raise InputError(_empty_message(method, image, seed_indices, output.thresholds, units))
+
+    full = voi.paste(mask, image)
+    count = voxel_count(mask)
+    first = ProcessingStep(method, SEMIAUTOMATIC, {**_public(method_parameters), **_public(options)},
+                           voxel_count(output.mask))
+    provenance = SegmentProvenance(
+        method=method, algorithm_name=f"StandardSeg {chosen.title}", algorithm_type=SEMIAUTOMATIC,
+        parameters={**_public(method_parameters), **_public(options)}, voi=voi.to_dict(image),
+        thresholds={key: float(value) for key, value in output.thresholds.items()},
+        steps=(first, *steps), voxel_count=count, volume_mm3=count * float(np.prod(image.GetSpacing())),
+        details={"source": chosen.source, "voi_rounds": round_number, **output.details}, **context)
+    report(progress, 1.0, f"{method}: {count} voxels")
+    return Segment(full, provenance)
+
+
+def _check_verdict(protocol: Any, verdict: Any) -> None:
+    if verdict is None:
+        raise InputError("segmentation needs the image-check (gate) verdict of this image; evaluate the gate first")
+    if verdict.protocol_id != protocol.id or verdict.protocol_sha256 != protocol.content_sha256:
+        raise InputError(f"the gate verdict is for protocol {verdict.protocol_id} (sha256 "
+                         f"{verdict.protocol_sha256[:12]}), not {protocol.id} (sha256 {protocol.content_sha256[:12]})")
+    verdict.require_segmentation_allowed()
+
+
+def _check_inputs(method: Method, units: str, seeds: tuple, background_seeds: tuple, box: Optional[BoxROI]) -> None:
+    if method.needs_suv and not units.upper().startswith("SUV"):
+        raise InputError(f"method {method.id} works in SUV and needs a PET image convertible to SUV; the image "
+                         f"is in {units}")
+    if not seeds and not (method.seedless and box is not None):
+        needed = "at least one seed (--seed X,Y,Z)" + (" or a VOI box" if method.seedless else "")
+        raise InputError(f"method {method.id} needs {needed}")
+    if method.needs_background_seeds and not background_seeds:
+        raise InputError(f"method {method.id} needs background seeds (--background-seed X,Y,Z) around the lesion")
+
+
+def _check_seeds_in_voi(voi: VOI, indices: tuple, box: BoxROI) -> None:
+    for index in indices:
+        if any(not s <= i < e for i, s, e in zip(index, voi.start, voi.stop)):
+            raise InputError(f"seed at voxel {index} lies outside the VOI {box.describe()}")
+
+
+def _empty_message(method: str, image: sitk.Image, seeds: tuple, thresholds: Mapping[str, float],
+                   units: str) -> str:
+    values = ", ".join(f"{image.GetPixel(index):.4g}" for index in seeds)
+    limits = ", ".join(f"{key} {value:.4g}" for key, value in thresholds.items()) or "none"
+    return (f"method {method}: no voxel connected to the seed(s) passes (value at seed(s): {values} {units}; "
+            f"thresholds: {limits} {units}); place the seed inside the lesion")
+
+
+def _gate_summary(verdict: Any) -> dict[str, Any]:
+    return {"protocol_id": verdict.protocol_id, "protocol_version": verdict.protocol_version,
+            "protocol_sha256": verdict.protocol_sha256, "overall": verdict.overall,
+            "override": verdict.override.to_dict() if verdict.override else None}
+
+
+def _public(parameters: Any) -> dict[str, Any]:
+    return {name: getattr(parameters, name) for name in parameters.__dataclass_fields__}

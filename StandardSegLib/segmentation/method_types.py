@@ -1,0 +1,75 @@
+"""What every segmentation method receives and returns, and how it is registered.
+
+A method is one small function ``run(MethodInput, parameters) -> MethodOutput`` plus a frozen parameter
+dataclass, registered as a :class:`Method` in its module's ``METHODS`` tuple (see
+:mod:`StandardSegLib.segmentation.registry`). The engine handles the VOI, seeds, post-processing and
+provenance, so a method only computes a raw mask and the thresholds it used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import SimpleITK as sitk
+
+Index = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class MethodInput:
+    """The VOI crop in working units (HU, SUVbw...) and the seeds as indices of the crop.
+
+    ``background`` is the reference-tissue measurement (an object with ``mean``, ``sd``, ``units``,
+    ``name``; e.g. the gate's liver ROI), needed by the background-relative PET methods.
+    ``protocol_parameters`` are the protocol's defaults of every method (for pet-vote's members).
+    """
+
+    image: sitk.Image
+    units: str
+    seeds: tuple[Index, ...]
+    background_seeds: tuple[Index, ...] = ()
+    background: Any = None
+    protocol_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodOutput:
+    """A raw uint8 mask on the crop, the thresholds used (image units) and method-specific values."""
+
+    mask: sitk.Image
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method. ``source`` cites where its formula and defaults come from."""
+
+    id: str
+    title: str
+    parameters: type
+    run: Callable[[MethodInput, Any], MethodOutput]
+    source: str
+    needs_suv: bool = False
+    needs_background: bool = False
+    needs_background_seeds: bool = False
+    seedless: bool = False  # may run inside a user box without seeds (a pure threshold)
+
+
+def binary(image: sitk.Image) -> sitk.Image:
+    """uint8 0/1 version of a mask image."""
+    return sitk.Cast(image > 0, sitk.sitkUInt8)
+
+
+def background_value(method_id: str, background: Optional[Any], units: str) -> Any:
+    """The reference-tissue measurement, checked to exist and to be in the image's units."""
+    from StandardSegLib.errors import InputError
+
+    if background is None:
+        raise InputError(f"method {method_id} needs a background/reference-tissue ROI (e.g. "
+                         "--background-sphere for the liver) and none was given")
+    if getattr(background, "units", units) != units:
+        raise InputError(f"method {method_id}: the background ROI was measured in {background.units}, the image is "
+                         f"in {units}")
+    return background
