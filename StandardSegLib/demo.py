@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -24,6 +25,8 @@ from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.errors import InputError
 from StandardSegLib.phantom import StudyFiles, StudyOptions, SyntheticStudy, generate_study, write_study
 from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.roi import shape_mask
+from StandardSegLib.segmentation import write_segment
 
 STUDY_DIR_NAME = "study"
 SUMMARY_SCHEMA = "standardseg.demo-summary/2"
@@ -57,8 +60,10 @@ class DemoContext:
     steps: tuple[StepRecord, ...] = ()
     report_dir: Optional[Path] = None
     pet: Any = None  # LoadedImage of the PET series
+    protocol: Any = None  # the Protocol followed
     gate: Any = None  # GateEvaluation
-    lesions: tuple[dict, ...] = ()  # per-lesion measurements
+    lesions: tuple[dict, ...] = ()  # per-lesion measurements with provenance
+    segments: tuple[tuple[str, Any], ...] = ()  # (name, Segment) for the bundle
 
     @property
     def study_dir(self) -> Path:
@@ -124,32 +129,60 @@ def image_check(context: DemoContext) -> DemoContext:
         background=RoiInput(shape_mask(loaded.image, liver), f"liver {liver.describe()}"),
         training=training_status(operator, int(rule["validity_days"]), rule["on_expiry"]))
     evaluation.verdict.require_segmentation_allowed()
-    return replace(context, pet=loaded, gate=evaluation)
+    return replace(context, pet=loaded, protocol=protocol, gate=evaluation)
 
 
-def measure_lesions(context: DemoContext) -> DemoContext:
-    """SUV statistics of every lesion inside its reference (truth) label map on the PET grid.
+def segment_lesions(context: DemoContext) -> DemoContext:
+    """Segment every lesion with the protocol's default method, seeded at its centre, and measure it.
 
-    The segmentation engine is not part of the code base yet, so the regions are the generator's label
-    maps, labelled as such in the report; voxel counts and volumes are reported per the consensus (rec. 8).
+    This is what a reader does with one click per lesion. Each result carries its provenance and is compared
+    with the lesion's analytic volume (4/3 pi r^3) from the generator's truth, so the demo shows the method's
+    volume error next to the voxel count the consensus asks to report (rec. 8).
     """
-    import SimpleITK as sitk
-
-    from StandardSegLib.measure import region_statistics
+    from StandardSegLib.lesion_measurements import measure_lesion
+    from StandardSegLib.roi import SphereROI
+    from StandardSegLib.segmentation import segment
     from StandardSegLib.suv import apply_suv
 
     if context.gate is None or context.gate.suv is None:
-        raise RuntimeError("demo step 'measure lesions' needs the SUV conversion of the 'image check' step")
+        raise RuntimeError("demo step 'segment lesions' needs the SUV conversion of the 'image check' step")
+    protocol = context.protocol
     suv_image = apply_suv(context.pet.image, context.gate.suv)
-    labels = sitk.ReadImage(str(context.study_files.lesions_pet_nrrd))
-    lesions = []
-    for sphere in context.study.layout.spheres:
-        stats = region_statistics(suv_image, labels, sphere.sphere_id, units=context.gate.suv.suv_type,
-                                  with_peak=True, mask_name=context.study_files.lesions_pet_nrrd.name)
-        lesions.append({"lesion": f"sphere-{sphere.sphere_id}", "diameter_mm": sphere.diameter_mm,
-                        "roi": "reference label map from the generator (segmentation engine: not yet built)",
-                        "statistics": stats.to_dict()})
-    return replace(context, lesions=tuple(lesions))
+    units = context.gate.suv.suv_type
+    method = protocol.default_segmentation_method
+    lesions, segments = [], []
+    spheres = context.study.layout.spheres
+    for number, sphere in enumerate(spheres):
+        report(context.progress, number / len(spheres), f"sphere {sphere.sphere_id}")
+        name = f"sphere-{sphere.sphere_id}"
+        analytic_mm3 = 4.0 / 3.0 * math.pi * (sphere.diameter_mm / 2.0) ** 3
+        entry = {"lesion": name, "diameter_mm": sphere.diameter_mm, "method": method,
+                 "analytic_volume_mm3": analytic_mm3}
+        seed = _hottest_point(suv_image, SphereROI(sphere.centre_lps_mm, sphere.diameter_mm))
+        try:
+            result = segment(suv_image, protocol=protocol, verdict=context.gate.verdict, method=method, units=units,
+                             seeds_lps=[seed], background=context.gate.reference, operator=DEMO_OPERATOR,
+                             roi_modality="PT")
+        except InputError as error:  # e.g. a small sphere lost in noise: reported, not hidden
+            lesions.append({**entry, "segmented": False, "reason": str(error)})
+            continue
+        measured = measure_lesion(suv_image, result.mask, 1, units, mask_name=name)
+        lesions.append({**entry, "segmented": True,
+                        "volume_error_percent": 100.0 * (measured.volume_voxels_mm3 - analytic_mm3) / analytic_mm3,
+                        "measurements": measured.to_dict(), "provenance": result.provenance.to_dict()})
+        segments.append((name, result))
+    return replace(context, lesions=tuple(lesions), segments=tuple(segments))
+
+
+def _hottest_point(image: Any, sphere: Any) -> tuple[float, float, float]:
+    """Centre (LPS mm) of the hottest voxel inside ``sphere``: where a reader clicks to seed a lesion."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    inside = sitk.GetArrayViewFromImage(shape_mask(image, sphere)) > 0
+    values = np.where(inside, sitk.GetArrayViewFromImage(image), -np.inf)
+    k, j, i = np.unravel_index(int(np.argmax(values)), values.shape)
+    return image.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
 
 
 def _require(context: DemoContext, step: str) -> None:
@@ -180,6 +213,10 @@ def write_bundle(context: DemoContext) -> DemoContext:
     try:
         text = json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n"
         (staging / "summary.json").write_text(text, encoding="utf-8")
+        if context.segments:
+            (staging / "segments").mkdir()
+        for name, result in context.segments:
+            write_segment(result, staging / "segments" / f"{name}.seg.nrrd", segment_name=name)
         staging.chmod(0o755)  # mkdtemp makes it private; the report is meant to be shared
         report_dir = _free_report_dir(context.out_dir, now)
         os.rename(staging, report_dir)
@@ -189,11 +226,11 @@ def write_bundle(context: DemoContext) -> DemoContext:
     return replace(context, report_dir=report_dir)
 
 
-#: The pipeline, in order. Segmentation, validation and the full report bundle slot in before "write bundle".
+#: The pipeline, in order. Validation and the full report bundle (issue 6) slot in before "write bundle".
 DEMO_STEPS: tuple[tuple[str, Step], ...] = (
     ("generate", generate),
     ("image check", image_check),
-    ("measure lesions", measure_lesions),
+    ("segment lesions", segment_lesions),
     ("write bundle", write_bundle),
 )
 

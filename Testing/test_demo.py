@@ -42,18 +42,29 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     assert set(listed) == on_disk
     for relative, digest in listed.items():
         assert hashlib.sha256((tmp_path / relative).read_bytes()).hexdigest() == digest
-    assert [step["name"] for step in summary["steps"]] == ["generate", "image check", "measure lesions",
+    assert [step["name"] for step in summary["steps"]] == ["generate", "image check", "segment lesions",
                                                           "write bundle"]
     assert summary["gate"]["protocol"]["id"] == "fdg-pet-ct-oncology"
     assert summary["gate"]["overall"] in ("pass", "warn") and summary["gate"]["allows_segmentation"]
     assert summary["gate"]["reference_tissue"]["mean"] == pytest.approx(2.0, rel=0.03)  # generated liver SUV
     assert summary["image"]["modality"] == "PT" and "identifiers" not in summary["image"]
-    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(study / "nrrd" / "lesions_pet.nrrd")))
+    assert len(summary["lesions"]) == 6
+    assert sum(lesion["segmented"] for lesion in summary["lesions"]) >= 4  # seed 0: the 10 mm sphere may be lost
     for lesion, sphere in zip(summary["lesions"], summary["truth"]["spheres"]):
-        stats = lesion["statistics"]
-        assert stats["voxel_count"] == int((labels == sphere["sphere_id"]).sum())  # independent count
-        assert stats["volume_mm3"] == pytest.approx(stats["voxel_count"] * 4.0 ** 3)
-        assert stats["units"] == "SUVbw" and stats["max"] <= 4.0 * 1.6  # 4:1 spheres, noise 10 %
+        if not lesion["segmented"]:
+            assert lesion["reason"]
+            continue
+        # the segment written to the bundle is the one measured: count its voxels independently
+        written = sitk.GetArrayFromImage(sitk.ReadImage(str(report_dir / "segments" / f"{lesion['lesion']}.seg.nrrd")))
+        measured = lesion["measurements"]
+        assert measured["voxel_count"] == int((written > 0).sum()) > 0
+        assert measured["volume_voxels_mm3"] == pytest.approx(measured["voxel_count"] * 4.0 ** 3)
+        assert lesion["analytic_volume_mm3"] == pytest.approx(4 / 3 * 3.141592653589793 * (sphere["diameter_mm"] / 2) ** 3)
+        assert lesion["provenance"]["method"] == "pet-percent-max"
+        assert lesion["provenance"]["algorithm_type"] == "SEMIAUTOMATIC"
+        assert (report_dir / "segments" / f"{lesion['lesion']}.provenance.json").is_file()
+    largest = summary["lesions"][-1]  # 37 mm sphere: 41 % of SUVmax is close to its true volume at 4:1
+    assert abs(largest["volume_error_percent"]) < 15
     assert set(summary["software"]) >= {"standardseg", "numpy", "SimpleITK", "pydicom"}
     assert summary["seed"] == 0 and summary["started_at"] <= summary["finished_at"]
     assert len(summary["truth"]["spheres"]) == 6

@@ -41,8 +41,14 @@ def run(args: argparse.Namespace) -> int:
         if reference is not None:
             print(f"liver:  SUV mean {reference.mean:.2f}, SD {reference.sd:.2f} ({reference.voxel_count} voxels)")
     for lesion in context.lesions:
-        stats = lesion["statistics"]
-        print(f"lesion: {lesion['lesion']} ({lesion['diameter_mm']:g} mm): {stats['voxel_count']} voxels, "
-              f"{stats['volume_ml']:.2f} mL, SUVmax {stats['max']:.2f}, SUVpeak {stats['peak']:.2f}")
+        if not lesion["segmented"]:
+            print(f"lesion: {lesion['lesion']} ({lesion['diameter_mm']:g} mm): not segmented: {lesion['reason']}")
+            continue
+        measured = lesion["measurements"]
+        uptake = measured["uptake"]
+        print(f"lesion: {lesion['lesion']} ({lesion['diameter_mm']:g} mm, {lesion['method']}): "
+              f"{measured['voxel_count']} voxels, {uptake['mtv_ml']:.2f} mL "
+              f"({lesion['volume_error_percent']:+.0f} % vs analytic), SUVmax {uptake['suv_max']:.2f}, "
+              f"SUVpeak {uptake['suv_peak']:.2f}, TLG {uptake['tlg_suv_ml']:.1f}")
     print(context.report_dir)
     return 0
