@@ -25,7 +25,7 @@ from pydicom.pixels import apply_modality_lut
 
 from StandardSegLib.errors import DicomError
 from StandardSegLib.imaging.geometry import ImageGeometry, _matrix
-from StandardSegLib.imaging.header_fields import distinct_values
+from StandardSegLib.imaging.header_fields import distinct_values_by_tag
 from StandardSegLib.progress import ProgressCallback, report
 
 #: Relative tolerance for "uniform" slice spacing: a gap deviating from the median spacing by more than 1 %
@@ -49,19 +49,27 @@ class OrderedSeries:
 
 
 def order_slices(members: Sequence[tuple[Path, pydicom.Dataset]]) -> OrderedSeries:
-    """Order single-frame slices along the slice normal and check they form one regular grid."""
-    for path, dataset in members:
+    """Order single-frame slices along the slice normal and check they form one regular grid.
+
+    Per-slice attributes that must agree are decoded once per distinct stored value, not once per slice.
+    """
+    grid_keywords = {"Rows": 0.0, "Columns": 0.0, "PixelSpacing": ORIENTATION_TOLERANCE,
+                     "ImageOrientationPatient": ORIENTATION_TOLERANCE}
+    checked = ("NumberOfFrames", "SamplesPerPixel", *grid_keywords)
+    holders = distinct_values_by_tag([ds for _, ds in members], [tag_for_keyword(k) for k in checked])
+    path_of = {id(dataset): path for path, dataset in members}
+    for dataset in holders[tag_for_keyword("NumberOfFrames")]:
         frames = int(dataset.get("NumberOfFrames") or 1)
         if frames > 1:
-            raise DicomError(f"{path}: multi-frame image (NumberOfFrames (0028,0008) = {frames}) is not supported "
-                             "yet; expected single-frame slices (export the series as one file per slice)")
+            raise DicomError(f"{path_of[id(dataset)]}: multi-frame image (NumberOfFrames (0028,0008) = {frames}) "
+                             "is not supported yet; expected single-frame slices (export the series as one file "
+                             "per slice)")
+    for dataset in holders[tag_for_keyword("SamplesPerPixel")]:
         if int(dataset.get("SamplesPerPixel") or 1) != 1:
-            raise DicomError(f"{path}: SamplesPerPixel (0028,0002) = {dataset.SamplesPerPixel}; expected 1 "
-                             "(greyscale); colour images are not quantitative")
-    _require_same(members, "Rows")
-    _require_same(members, "Columns")
-    _require_same(members, "PixelSpacing", tolerance=ORIENTATION_TOLERANCE)
-    _require_same(members, "ImageOrientationPatient", tolerance=ORIENTATION_TOLERANCE)
+            raise DicomError(f"{path_of[id(dataset)]}: SamplesPerPixel (0028,0002) = {dataset.SamplesPerPixel}; "
+                             "expected 1 (greyscale); colour images are not quantitative")
+    for keyword, tolerance in grid_keywords.items():
+        _require_same(members, keyword, holders[tag_for_keyword(keyword)], tolerance)
     row, column, normal = _axes(members[0])
     positions = np.array([_position(path, dataset) for path, dataset in members])
     order = np.argsort(positions @ normal, kind="stable")
@@ -173,12 +181,14 @@ def _single_slice_spacing(dataset: pydicom.Dataset, warnings: list[str]) -> tupl
     return 1.0, None
 
 
-def _require_same(members: Sequence[tuple[Path, pydicom.Dataset]], keyword: str, tolerance: float = 0.0) -> None:
+def _require_same(members: Sequence[tuple[Path, pydicom.Dataset]], keyword: str,
+                  distinct: Sequence[pydicom.Dataset], tolerance: float) -> None:
+    """All members agree on ``keyword``; ``distinct`` holds one dataset per distinct stored value."""
     reference_path, reference = members[0]
     if keyword not in reference:
         raise DicomError(f"{reference_path}: {keyword} missing; required to build the image grid")
     expected = np.atleast_1d(np.asarray(reference.get(keyword), dtype=float))
-    holders = {id(dataset) for dataset in distinct_values([ds for _, ds in members], tag_for_keyword(keyword))}
+    holders = {id(dataset) for dataset in distinct}
     for path, dataset in members[1:]:
         if id(dataset) not in holders:
             continue  # stored bytes identical to a dataset already checked

@@ -107,10 +107,13 @@ def header_fields(datasets: Sequence[pydicom.Dataset]) -> tuple[dict[str, Any], 
     warnings: list[str] = []
     values: dict[str, Any] = {}
     varying: list[str] = []
+    compared = {name: tag_for_keyword(keyword) for name, (keyword, _) in SIMPLE_FIELDS.items()
+                if len(datasets) > 1 and name not in _PER_SLICE_EXPECTED}
+    holders_by_tag = distinct_values_by_tag(datasets, tuple(compared.values()))
     for name, (keyword, convert) in SIMPLE_FIELDS.items():
         values[name] = _convert(first, keyword, convert, warnings)
-        if len(datasets) > 1 and name not in _PER_SLICE_EXPECTED:
-            holders = distinct_values(datasets, tag_for_keyword(keyword))
+        if name in compared:
+            holders = holders_by_tag[compared[name]]
             if any(_convert(ds, keyword, convert, []) != values[name] for ds in holders):
                 varying.append(name)
     values["convolution_kernel"] = _texts(first.get("ConvolutionKernel"))
@@ -130,17 +133,25 @@ def header_fields(datasets: Sequence[pydicom.Dataset]) -> tuple[dict[str, Any], 
     return values, warnings
 
 
-def distinct_values(datasets: Sequence[pydicom.Dataset], tag: int) -> list[pydicom.Dataset]:
-    """One dataset per distinct *stored* value of ``tag`` (compared undecoded, so 600 slices cost little)."""
-    holders: dict[Any, pydicom.Dataset] = {}
+def distinct_values_by_tag(datasets: Sequence[pydicom.Dataset],
+                           tags: Sequence[int]) -> dict[int, list[pydicom.Dataset]]:
+    """Per tag, one dataset per distinct *stored* value (compared undecoded, so 600 slices cost little).
+
+    The stored elements are looked up in one plain dict per dataset (``Dataset.items()`` exposes them without
+    decoding): ``Dataset.get_item`` per tag and slice cost more than parsing the header did. Headers read
+    here are never deferred (no ``defer_size``), so a stored value is always the value itself.
+    """
+    holders: dict[int, dict[Any, pydicom.Dataset]] = {tag: {} for tag in tags}
     for dataset in datasets:
-        element = dataset.get_item(tag)
-        stored = None if element is None else element.value
-        try:
-            holders.setdefault(stored, dataset)
-        except TypeError:  # already decoded into an unhashable value (a MultiValue or a Sequence)
-            holders.setdefault(repr(stored), dataset)
-    return list(holders.values())
+        elements = dict(dataset.items())
+        for tag in tags:
+            element = elements.get(tag)
+            stored = None if element is None else element.value
+            try:
+                holders[tag].setdefault(stored, dataset)
+            except TypeError:  # already decoded into an unhashable value (a MultiValue or a Sequence)
+                holders[tag].setdefault(repr(stored), dataset)
+    return {tag: list(found.values()) for tag, found in holders.items()}
 
 
 def reconstruction_iterations_subsets(text: Optional[str]) -> tuple[Optional[int], Optional[int]]:
