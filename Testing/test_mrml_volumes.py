@@ -53,3 +53,14 @@ def test_round_trip_through_a_new_node(mrml_context, tmp_path):
     node.GetIJKToRASMatrix(matrix)
     ras = matrix.MultiplyPoint((*index, 1.0))
     assert ras[:3] == pytest.approx((-lps[0], -lps[1], lps[2]))
+
+
+def test_volume_source_files_lists_the_series(mrml_context, synthetic_study_files):
+    from StandardSegLib.mrml.volumes import volume_source_files
+
+    first = sorted(synthetic_study_files.pet_dicom)[0]
+    node = mrml_context.load_volume(first)
+    files = {str(path) for path in synthetic_study_files.pet_dicom}
+    assert set(volume_source_files(node)) == files
+    nrrd = mrml_context.load_volume(synthetic_study_files.ct_nrrd)
+    assert volume_source_files(nrrd) == [str(synthetic_study_files.ct_nrrd)]

@@ -14,6 +14,8 @@ import SimpleITK as sitk
 import slicer
 import vtk
 
+from StandardSegLib.errors import InputError
+
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
@@ -46,3 +48,17 @@ def volume_node_from_image(scene: Any, image: sitk.Image, name: str, node_class:
     node.SetIJKToRASMatrix(matrix)
     node.CreateDefaultDisplayNodes()
     return node
+
+
+def volume_source_files(volume_node: Any) -> list[str]:
+    """The files a volume node was read from (a DICOM series' slices, or one NRRD/NIfTI file), for input hashes.
+
+    Outside the desktop's DICOM database this is the storage node's file list, which Slicer fills for archetype
+    loads of a series.
+    """
+    storage = volume_node.GetStorageNode()
+    if storage is None or not storage.GetFileName():
+        raise InputError(f"volume '{volume_node.GetName()}' has no storage node: it was not loaded from a file")
+    names = [storage.GetFileName()]
+    names += [storage.GetNthFileName(index) for index in range(storage.GetNumberOfFileNames())]
+    return list(dict.fromkeys(names))  # the archetype is usually also the first of the list
