@@ -1,0 +1,63 @@
+"""Library segments in a segmentation node, with their provenance stored as segment tags.
+
+Provenance is captured where the segment is made (as QuantitativeReporting's algorithm tracker does) and
+travels with the segment: the tags are saved in ``.seg.nrrd`` and ``.mrb`` files, and Slicer's DICOM SEG
+export reads the ``DICOM.SegmentAlgorithmType`` / ``DICOM.SegmentAlgorithmName`` tags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import vtk
+
+from StandardSegLib.errors import InputError
+from StandardSegLib.measure import GRID_TOLERANCE
+from StandardSegLib.mrml.volumes import image_from_volume_node
+
+#: Every tag SegmentProvenance.tags() may write (vtkSegment cannot list its tags from Python, so reading them
+#: back needs the names; Testing/test_mrml_segments.py keeps this list in step with tags()).
+PROVENANCE_TAG_KEYS = (
+    "DICOM.SegmentAlgorithmType", "DICOM.SegmentAlgorithmName", "StandardSeg.method", "StandardSeg.protocol",
+    "StandardSeg.protocol_sha256", "StandardSeg.gate", "StandardSeg.units", "StandardSeg.thresholds",
+    "StandardSeg.roi_modality", "StandardSeg.operator", "StandardSeg.voxel_count", "StandardSeg.version",
+    "StandardSeg.time", "StandardSeg.gate_override_reason",
+)
+
+
+def add_segment_with_provenance(context: Any, segmentation_node: Any, reference_volume: Any, segment: Any,
+                                name: str, color: tuple[float, float, float]) -> str:
+    """Add ``segment`` (a StandardSegLib Segment on the reference volume's grid) and tag it; returns its id."""
+    reference = image_from_volume_node(reference_volume)
+    mask = segment.mask
+    if mask.GetSize() != reference.GetSize() or not _same_geometry(mask, reference):
+        raise InputError(f"segment '{name}' is not on the grid of volume '{reference_volume.GetName()}': "
+                         "segment the image loaded in this volume node")
+    segment_id = context.add_segment_from_mask(segmentation_node, sitk.GetArrayViewFromImage(mask), name, color,
+                                               reference_volume)
+    stored = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    for key, value in segment.provenance.tags().items():
+        stored.SetTag(key, value)
+    return segment_id
+
+
+def provenance_tags(segmentation_node: Any, segment_id: str) -> dict[str, str]:
+    """The provenance tags of one segment (as stored, e.g. after reloading a scene)."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        raise InputError(f"segmentation '{segmentation_node.GetName()}' has no segment '{segment_id}'")
+    tags = {}
+    for key in PROVENANCE_TAG_KEYS:
+        value = vtk.reference("")  # vtkSegment::GetTag(name, std::string& value) fills an output argument
+        if segment.GetTag(key, value):
+            tags[key] = str(value)
+    return tags
+
+
+def _same_geometry(a: sitk.Image, b: sitk.Image) -> bool:
+    spacing = np.asarray(b.GetSpacing())
+    return (np.allclose(a.GetSpacing(), spacing, rtol=GRID_TOLERANCE)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GRID_TOLERANCE * spacing.min())
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=GRID_TOLERANCE))
