@@ -2,34 +2,29 @@
 
 The pipeline is a list of named steps; each takes the ``DemoContext`` and returns an updated copy. New
 steps (load, image check, SUV, measure ...) slot into ``DEMO_STEPS`` between "generate" and
-"write bundle". ``run_demo`` records when each step ran; the bundle lists them with the SHA-256 of every
-input file, the software versions and the truth, so a report can be traced back to its exact inputs.
+"write bundle". ``run_demo`` records when each step ran; the report bundle (``StandardSegLib.report``) lists
+them with the SHA-256 of every input file, the software versions and the truth, so a report can be traced
+back to its exact inputs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
-import os
-import platform
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from StandardSegLib import __version__
 from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.errors import InputError
 from StandardSegLib.phantom import StudyFiles, StudyOptions, SyntheticStudy, generate_study, write_study
 from StandardSegLib.progress import ProgressCallback, report
 from StandardSegLib.roi import shape_mask
-from StandardSegLib.segmentation import write_segment
 
 STUDY_DIR_NAME = "study"
-SUMMARY_SCHEMA = "standardseg.demo-summary/2"
 #: The SOP the demo follows, and its (in-memory, never persisted) trained reader.
 DEMO_PROTOCOL_ID = "fdg-pet-ct-oncology"
 DEMO_OPERATOR = "Demo Reader"
@@ -62,8 +57,11 @@ class DemoContext:
     pet: Any = None  # LoadedImage of the PET series
     protocol: Any = None  # the Protocol followed
     gate: Any = None  # GateEvaluation
-    lesions: tuple[dict, ...] = ()  # per-lesion measurements with provenance
-    segments: tuple[tuple[str, Any], ...] = ()  # (name, Segment) for the bundle
+    operator: Any = None  # the demo reader (Operator) and their TrainingStatus
+    training: Any = None
+    suv_image: Any = None  # the PET in SUV units, which the lesions were measured on
+    lesions: tuple[dict, ...] = ()  # per-lesion comparison with the truth (demo context of the report)
+    reports: tuple[Any, ...] = ()  # LesionReport per segmented lesion, for the bundle
 
     @property
     def study_dir(self) -> Path:
@@ -123,23 +121,27 @@ def image_check(context: DemoContext) -> DemoContext:
     liver = SphereROI(layout.liver_reference.centre_lps_mm, layout.liver_reference.diameter_mm)
     operator = Operator(DEMO_OPERATOR, "reader", dt.date.today() - dt.timedelta(days=DEMO_OPERATOR_TRAINED_DAYS_AGO))
     rule = protocol.operator_training
+    training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"])
     evaluation = evaluate_gate(
         protocol, loaded,
         lesion=RoiInput(shape_mask(loaded.image, lesion), f"lesion {lesion.describe()}"),
         background=RoiInput(shape_mask(loaded.image, liver), f"liver {liver.describe()}"),
-        training=training_status(operator, int(rule["validity_days"]), rule["on_expiry"]))
+        training=training)
     evaluation.verdict.require_segmentation_allowed()
-    return replace(context, pet=loaded, protocol=protocol, gate=evaluation)
+    return replace(context, pet=loaded, protocol=protocol, gate=evaluation, operator=operator, training=training)
 
 
 def segment_lesions(context: DemoContext) -> DemoContext:
-    """Segment every lesion with the protocol's default method, seeded at its centre, and measure it.
+    """Segment every lesion with the protocol's default method, seeded at its centre, and measure it
+    (measurements, ratios to the liver reference, radiomics with the protocol's pyradiomics settings).
 
     This is what a reader does with one click per lesion. Each result carries its provenance and is compared
     with the lesion's analytic volume (4/3 pi r^3) from the generator's truth, so the demo shows the method's
     volume error next to the voxel count the consensus asks to report (rec. 8).
     """
-    from StandardSegLib.lesion_measurements import measure_lesion
+    from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
+    from StandardSegLib.radiomics import build_extractor, protocol_parameters, run_extractor
+    from StandardSegLib.report import LesionReport
     from StandardSegLib.roi import SphereROI
     from StandardSegLib.segmentation import segment
     from StandardSegLib.suv import apply_suv
@@ -150,7 +152,10 @@ def segment_lesions(context: DemoContext) -> DemoContext:
     suv_image = apply_suv(context.pet.image, context.gate.suv)
     units = context.gate.suv.suv_type
     method = protocol.default_segmentation_method
-    lesions, segments = [], []
+    reference = context.gate.reference
+    radiomics_parameters, radiomics_source = protocol_parameters(protocol)
+    extractor = build_extractor(radiomics_parameters, radiomics_source)
+    lesions, reports = [], []
     spheres = context.study.layout.spheres
     for number, sphere in enumerate(spheres):
         report(context.progress, number / len(spheres), f"sphere {sphere.sphere_id}")
@@ -167,11 +172,15 @@ def segment_lesions(context: DemoContext) -> DemoContext:
             lesions.append({**entry, "segmented": False, "reason": str(error)})
             continue
         measured = measure_lesion(suv_image, result.mask, 1, units, mask_name=name)
+        ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
+                  if reference is not None else None)
         lesions.append({**entry, "segmented": True,
                         "volume_error_percent": 100.0 * (measured.volume_voxels_mm3 - analytic_mm3) / analytic_mm3,
                         "measurements": measured.to_dict(), "provenance": result.provenance.to_dict()})
-        segments.append((name, result))
-    return replace(context, lesions=tuple(lesions), segments=tuple(segments))
+        features = run_extractor(extractor, suv_image, result.mask, label=1, source=radiomics_source, mask_name=name)
+        reports.append(LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios,
+                                    radiomics=features))
+    return replace(context, lesions=tuple(lesions), reports=tuple(reports), suv_image=suv_image)
 
 
 def _hottest_point(image: Any, sphere: Any) -> tuple[float, float, float]:
@@ -191,42 +200,42 @@ def _require(context: DemoContext, step: str) -> None:
 
 
 def write_bundle(context: DemoContext) -> DemoContext:
-    """Write OUT/report-<timestamp>/summary.json atomically (temporary folder renamed into place)."""
-    _require(context, "write bundle")
+    """Write the full report bundle to OUT/report-<timestamp> (atomically, see ``StandardSegLib.report``).
+
+    The demo's own context (seed, truth, per-lesion comparison with the analytic volumes, pipeline steps)
+    goes into report.json's ``context``; input paths are relative to OUT.
+    """
+    from StandardSegLib.report import write_report_bundle
+
     now = dt.datetime.now().astimezone()
-    summary = {
-        "schema": SUMMARY_SCHEMA,
+    result = write_report_bundle(report_inputs(context, now), _free_report_dir(context.out_dir, now),
+                                 progress=context.progress)
+    return replace(context, report_dir=result.path)
+
+
+def report_inputs(context: DemoContext, now: dt.datetime) -> Any:
+    """The ``ReportInputs`` of a demo run that went through "segment lesions" (``now``: bundle start)."""
+    from StandardSegLib.report import ReportInputs
+
+    _require(context, "write bundle")
+    if context.gate is None or context.suv_image is None:
+        raise RuntimeError("demo step 'write bundle' needs the 'image check' and 'segment lesions' steps")
+    demo = {
         "command": "standardseg demo",
         "seed": context.seed,
-        "started_at": context.started_at.isoformat(),
-        "finished_at": now.isoformat(),
-        "software": software_versions(),
-        "inputs": [{"path": path.relative_to(context.out_dir).as_posix(), "sha256": sha256_of(path)}
-                   for path in context.study_files.all_files()],
         "truth": json.loads(context.study_files.truth_json.read_text(encoding="utf-8")),
-        "image": context.pet.record.to_dict() if context.pet is not None else None,
-        "gate": context.gate.to_dict() if context.gate is not None else None,
         "lesions": list(context.lesions),
         "steps": [*map(asdict, context.steps), {"name": "write bundle", "started_at": now.isoformat()}],
     }
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=context.out_dir))
-    try:
-        text = json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n"
-        (staging / "summary.json").write_text(text, encoding="utf-8")
-        if context.segments:
-            (staging / "segments").mkdir()
-        for name, result in context.segments:
-            write_segment(result, staging / "segments" / f"{name}.seg.nrrd", segment_name=name)
-        staging.chmod(0o755)  # mkdtemp makes it private; the report is meant to be shared
-        report_dir = _free_report_dir(context.out_dir, now)
-        os.rename(staging, report_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return replace(context, report_dir=report_dir)
+    return ReportInputs(
+        loaded=context.pet, values_image=context.suv_image, units=context.gate.suv.suv_type,
+        protocol=context.protocol, gate=context.gate, lesions=context.reports,
+        input_files={path.relative_to(context.out_dir).as_posix(): path for path in context.study_files.all_files()},
+        started_at=context.started_at, operator=context.operator, training=context.training,
+        context=to_jsonable(demo))
 
 
-#: The pipeline, in order. Validation and the full report bundle (issue 6) slot in before "write bundle".
+#: The pipeline, in order.
 DEMO_STEPS: tuple[tuple[str, Step], ...] = (
     ("generate", generate),
     ("image check", image_check),
@@ -256,24 +265,6 @@ def run_demo(out_dir: Path, seed: int = 0, overwrite: bool = False, progress: Op
         context = replace(context, steps=context.steps + (record,), progress=None)
     report(progress, 1.0, "done")
     return context
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of the software that produced the numbers (architecture.md: report provenance)."""
-    import numpy
-    import pydicom
-    import SimpleITK
-
-    return {"standardseg": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "SimpleITK": SimpleITK.Version_VersionString(), "pydicom": pydicom.__version__}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _free_report_dir(out_dir: Path, when: dt.datetime) -> Path:

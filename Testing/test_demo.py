@@ -1,4 +1,8 @@
-"""``standardseg demo``: writes the study and a report bundle whose hashes match the files it lists."""
+"""``standardseg demo``: writes the study and a full report bundle whose hashes match the files it lists.
+
+The bundle's own contents (schema, CSV, HTML, DICOM SEG/SR, de-identification) are tested in
+test_report_bundle.py; here: the demo's pipeline, its truth comparison and the files it produces.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def _run(capsys, *args):
 
 
 def _summary(report_dir: Path) -> dict:
-    return json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
+    return json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
 
 
 def test_demo_writes_study_and_report(tmp_path, capsys):
@@ -42,15 +46,19 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     assert set(listed) == on_disk
     for relative, digest in listed.items():
         assert hashlib.sha256((tmp_path / relative).read_bytes()).hexdigest() == digest
-    assert [step["name"] for step in summary["steps"]] == ["generate", "image check", "segment lesions",
-                                                          "write bundle"]
+    demo = summary["context"]
+    assert [step["name"] for step in demo["steps"]] == ["generate", "image check", "segment lesions", "write bundle"]
+    assert {"report.json", "measurements.csv", "report.html", "dicom/seg.dcm", "dicom/sr.dcm"} <= {
+        p.relative_to(report_dir).as_posix() for p in report_dir.rglob("*") if p.is_file()}
     assert summary["gate"]["protocol"]["id"] == "fdg-pet-ct-oncology"
     assert summary["gate"]["overall"] in ("pass", "warn") and summary["gate"]["allows_segmentation"]
     assert summary["gate"]["reference_tissue"]["mean"] == pytest.approx(2.0, rel=0.03)  # generated liver SUV
     assert summary["image"]["modality"] == "PT" and "identifiers" not in summary["image"]
-    assert len(summary["lesions"]) == 6
-    assert sum(lesion["segmented"] for lesion in summary["lesions"]) >= 4  # seed 0: the 10 mm sphere may be lost
-    for lesion, sphere in zip(summary["lesions"], summary["truth"]["spheres"]):
+    assert len(demo["lesions"]) == 6
+    assert sum(lesion["segmented"] for lesion in demo["lesions"]) >= 4  # seed 0: the 10 mm sphere may be lost
+    assert [s["name"] for s in summary["segments"]] == [lesion["lesion"] for lesion in demo["lesions"]
+                                                       if lesion["segmented"]]
+    for lesion, sphere in zip(demo["lesions"], demo["truth"]["spheres"]):
         if not lesion["segmented"]:
             assert lesion["reason"]
             continue
@@ -63,13 +71,13 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
         assert lesion["provenance"]["method"] == "pet-percent-max"
         assert lesion["provenance"]["algorithm_type"] == "SEMIAUTOMATIC"
         assert (report_dir / "segments" / f"{lesion['lesion']}.provenance.json").is_file()
-    largest = summary["lesions"][-1]  # 37 mm sphere: 41 % of SUVmax is close to its true volume at 4:1
+    largest = demo["lesions"][-1]  # 37 mm sphere: 41 % of SUVmax is close to its true volume at 4:1
     assert abs(largest["volume_error_percent"]) < 15
     assert set(summary["software"]) >= {"standardseg", "numpy", "SimpleITK", "pydicom"}
-    assert summary["seed"] == 0 and summary["started_at"] <= summary["finished_at"]
-    assert len(summary["truth"]["spheres"]) == 6
-    assert summary["truth"] == json.loads((study / "truth.json").read_text())
-    assert str(tmp_path) not in (report_dir / "summary.json").read_text()  # relative paths only
+    assert demo["seed"] == 0 and summary["timestamps"]["started_at"] <= summary["timestamps"]["finished_at"]
+    assert len(demo["truth"]["spheres"]) == 6
+    assert demo["truth"] == json.loads((study / "truth.json").read_text())
+    assert str(tmp_path) not in (report_dir / "report.json").read_text()  # relative paths only
 
 
 def test_existing_study_is_refused_then_overwritten_identically(tmp_path, capsys):

@@ -1,0 +1,189 @@
+"""Write a report bundle atomically: one folder with report.json, measurements.csv, report.html,
+segments/*.seg.nrrd (+ provenance) and, for DICOM sources, dicom/seg.dcm and dicom/sr.dcm.
+
+The bundle is assembled in a hidden temporary folder beside the target and renamed into place with one
+``os.rename`` (atomic on POSIX within a file system), so a reader never sees half a bundle and an interrupted
+write leaves nothing behind. An existing bundle is never replaced unless asked; then it is kept, renamed
+``<name>.previous-<timestamp>``. A bundle is never written into a folder holding the inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import pydicom
+import pydicom.errors
+
+from StandardSegLib.errors import InputError
+from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.report.deidentify import Deidentifier
+from StandardSegLib.report.html import report_html
+from StandardSegLib.report.inputs import LesionReport, ReportInputs
+from StandardSegLib.report.measurements_csv import measurements_csv
+from StandardSegLib.report.report_json import build_report, report_text
+from StandardSegLib.segmentation import write_segment
+
+REPORT_JSON, MEASUREMENTS_CSV, REPORT_HTML = "report.json", "measurements.csv", "report.html"
+SEGMENTS_DIR, DICOM_DIR = "segments", "dicom"
+SEG_FILE, SR_FILE = "seg.dcm", "sr.dcm"
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    """Where the bundle went, what it holds, and where a replaced bundle was kept."""
+
+    path: Path
+    files: tuple[str, ...]  # relative POSIX paths
+    previous: Optional[Path]
+    deidentified: bool
+
+
+def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, overwrite: bool = False,
+                        deidentify: bool = False, salt: Optional[str] = None,
+                        progress: Optional[ProgressCallback] = None) -> BundleResult:
+    """Write the bundle for ``inputs`` to folder ``target`` (see the module docstring for the guarantees).
+
+    ``deidentify`` drops patient identifiers and replaces UIDs by hashes salted with ``salt`` (random when
+    None) in every file, DICOM included. Raises ``InputError`` if ``target`` exists and not ``overwrite``, or
+    lies in an input folder.
+    """
+    target = Path(target).absolute()
+    _check_not_in_inputs(target, inputs)
+    _check_grids(inputs)
+    deidentifier = Deidentifier.from_datasets(_identifying_datasets(inputs), salt) if deidentify else None
+
+    def fill(staging: Path) -> None:
+        lesions = _deidentified_lesions(inputs.lesions, deidentifier)
+        if lesions:
+            (staging / SEGMENTS_DIR).mkdir()
+        for number, lesion in enumerate(lesions):
+            report(progress, 0.6 * number / len(lesions), f"segment {lesion.name}")
+            write_segment(lesion.segment, staging / SEGMENTS_DIR / f"{lesion.name}.seg.nrrd", segment_name=lesion.name)
+        if inputs.is_dicom and lesions:
+            report(progress, 0.6, "DICOM SEG and SR")
+            _write_dicom(dataclasses.replace(inputs, lesions=lesions), staging / DICOM_DIR, deidentifier)
+        report(progress, 0.8, "report.json, measurements.csv, report.html")
+        written = [p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()]
+        document = build_report(inputs, outputs=(*written, REPORT_JSON, MEASUREMENTS_CSV, REPORT_HTML),
+                                deidentifier=deidentifier)
+        (staging / REPORT_JSON).write_text(report_text(document), encoding="utf-8")
+        (staging / MEASUREMENTS_CSV).write_text(measurements_csv(document), encoding="utf-8")
+        (staging / REPORT_HTML).write_text(report_html(document, inputs), encoding="utf-8")
+
+    previous = write_atomically(target, fill, overwrite=overwrite)
+    report(progress, 1.0, "bundle written")
+    files = tuple(sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()))
+    return BundleResult(path=target, files=files, previous=previous, deidentified=deidentify)
+
+
+def write_atomically(target: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Optional[Path]:
+    """Run ``fill(staging)`` on a temporary folder beside ``target``, then rename it to ``target``.
+
+    Returns where an existing ``target`` was kept (``overwrite``), else None. On any error (or interrupt) the
+    temporary folder is removed and an existing ``target`` is left as it was.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} already exists: pass --overwrite to replace it (the old bundle is kept as "
+                         f"{target.name}.previous-<timestamp>), or choose another folder")
+    if not target.parent.is_dir():
+        raise InputError(f"{target}: expected an existing parent folder, found none at {target.parent}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    previous = None
+    try:
+        fill(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
+        if target.exists():
+            previous = _free_name(target.with_name(f"{target.name}.previous-{dt.datetime.now():%Y%m%d-%H%M%S}"))
+            os.rename(target, previous)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            if previous is not None:
+                os.rename(previous, target)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return previous
+
+
+def _free_name(path: Path) -> Path:
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
+
+
+def _check_not_in_inputs(target: Path, inputs: ReportInputs) -> None:
+    """Refuse a bundle inside (or equal to) a folder that holds an input file: inputs are never touched."""
+    folders = {Path(p).absolute().parent for p in (*inputs.input_files.values(), *inputs.loaded.source_files)}
+    for folder in folders:
+        if target == folder or folder in target.parents:
+            raise InputError(f"{target}: expected a bundle folder outside the input folders, found it inside "
+                             f"{folder}; choose another output folder")
+
+
+def _identifying_datasets(inputs: ReportInputs) -> list[pydicom.Dataset]:
+    """Headers of the loaded series and of every DICOM input file (e.g. the CT beside the PET): all their
+    identifiers and UIDs must go, wherever the report mentions them."""
+    datasets = list(inputs.loaded.datasets)
+    for path in inputs.input_files.values():
+        try:
+            datasets.append(pydicom.dcmread(path, stop_before_pixels=True))
+        except pydicom.errors.InvalidDicomError:
+            continue  # not DICOM (NRRD, JSON ...): nothing to collect
+    return datasets
+
+
+def _check_grids(inputs: ReportInputs) -> None:
+    image = inputs.values_image
+    for lesion in inputs.lesions:
+        mask = lesion.segment.mask
+        same = (mask.GetSize() == image.GetSize() and _close(mask.GetOrigin(), image.GetOrigin())
+                and _close(mask.GetSpacing(), image.GetSpacing()) and _close(mask.GetDirection(), image.GetDirection()))
+        if not same:
+            raise InputError(f"segment '{lesion.name}': expected its mask on the measured image's grid "
+                             f"(size {image.GetSize()}), found size {mask.GetSize()} or a different geometry")
+
+
+def _close(first: tuple[float, ...], second: tuple[float, ...], tolerance: float = 1e-4) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(first, second))
+
+
+def _deidentified_lesions(lesions: tuple[LesionReport, ...],
+                          deidentifier: Optional[Deidentifier]) -> tuple[LesionReport, ...]:
+    """Lesions whose provenance text fields (alignment UIDs, details) went through the de-identifier."""
+    if deidentifier is None:
+        return lesions
+    result = []
+    for lesion in lesions:
+        provenance = lesion.segment.provenance
+        scrubbed = dataclasses.replace(
+            provenance, alignment=deidentifier.document(provenance.alignment),
+            details=deidentifier.document(provenance.details), gate=deidentifier.document(provenance.gate),
+            parameters=deidentifier.document(provenance.parameters))
+        segment = dataclasses.replace(lesion.segment, provenance=scrubbed)
+        result.append(dataclasses.replace(lesion, segment=segment))
+    return tuple(result)
+
+
+def _write_dicom(inputs: ReportInputs, folder: Path, deidentifier: Optional[Deidentifier]) -> None:
+    from StandardSegLib.report.dicom_outputs import build_seg, build_sr
+
+    datasets = list(inputs.loaded.datasets)
+    if deidentifier is not None:
+        datasets = [deidentifier.dataset(dataset) for dataset in datasets]
+    folder.mkdir()
+    seg = build_seg(inputs, datasets)
+    seg.save_as(folder / SEG_FILE)
+    observer = inputs.operator.name if inputs.operator is not None else "unknown"
+    build_sr(inputs, seg, datasets, observer).save_as(folder / SR_FILE)

@@ -1,0 +1,60 @@
+"""What a report is built from: the loaded image, the protocol and gate, the operator and each lesion.
+
+The report modules (JSON, CSV, HTML, DICOM) all read one ``ReportInputs`` so the numbers in every output
+come from the same objects; nothing is re-measured while writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import SimpleITK as sitk
+
+from StandardSegLib.lesion_measurements import LesionMeasurements, ReferenceRatios
+from StandardSegLib.segmentation import Segment
+
+
+@dataclass(frozen=True)
+class LesionReport:
+    """One segmented lesion: its mask and provenance, and what was measured on it.
+
+    ``radiomics`` is a ``StandardSegLib.radiomics.RadiomicsResult`` (features with their settings), or None
+    when no radiomics were extracted.
+    """
+
+    name: str
+    segment: Segment
+    measurements: LesionMeasurements
+    reference_ratios: Optional[ReferenceRatios] = None
+    radiomics: Any = None
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything one report bundle states.
+
+    ``values_image`` is the image the lesions were measured on (SUV for PET), on the grid of ``loaded``;
+    ``input_files`` maps the path written into the report (relative, never absolute) to the file hashed.
+    ``operator`` is a ``StandardSegLib.operators.Operator`` and ``training`` its ``TrainingStatus`` (or None).
+    """
+
+    loaded: Any  # StandardSegLib.imaging.LoadedImage
+    values_image: sitk.Image
+    units: str
+    protocol: Any  # StandardSegLib.protocols.Protocol
+    gate: Any  # StandardSegLib.gate.GateEvaluation
+    lesions: tuple[LesionReport, ...]
+    input_files: Mapping[str, Path]
+    started_at: dt.datetime
+    operator: Any = None
+    training: Any = None
+    window_deviations: tuple[Mapping[str, Any], ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)  # e.g. the demo's truth and pipeline steps
+
+    @property
+    def is_dicom(self) -> bool:
+        """DICOM SEG and SR need the source's DICOM headers."""
+        return bool(getattr(self.loaded, "datasets", ()))

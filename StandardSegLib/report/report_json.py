@@ -1,0 +1,134 @@
+"""report.json: the machine-readable report, validated against Resources/Schemas/report.schema.json.
+
+The document states what the ESR/EORTC consensus (deSouza 2022) asks a quantitative report to carry: the
+protocol (id, version, content hash), every gate item with any override, the window preset applied, the
+acquisition and reconstruction record, the operator and their training status, per-segment provenance and
+measurements (voxel counts, volumes, diameters, SUV, MTV, TLG, reference ratios) and radiomics (features,
+settings, IBSI names and pyradiomics' known IBSI deviations), SHA-256 of every input file, software versions
+and timestamps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import platform
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from StandardSegLib import __version__
+from StandardSegLib.errors import StandardSegError
+from StandardSegLib.jsonable import to_jsonable
+from StandardSegLib.report.deidentify import Deidentifier
+from StandardSegLib.report.inputs import ReportInputs
+from StandardSegLib.resources import resource_path
+
+SCHEMA_ID = "standardseg.report/1"
+SCHEMA_FILE = ("Schemas", "report.schema.json")
+#: Distributions whose versions the report records (slicer-core only if installed; never imported).
+_DISTRIBUTIONS = ("slicer-core", "pyradiomics", "SimpleITK", "numpy", "pydicom", "highdicom", "jsonschema")
+
+
+class ReportSchemaError(StandardSegError):
+    """A report document does not match report.schema.json (a bug: the report is not written)."""
+
+
+def software_versions() -> dict[str, Optional[str]]:
+    """Versions of the software behind the numbers; ``None`` for a distribution that is not installed."""
+    versions: dict[str, Optional[str]] = {"standardseg": __version__, "python": platform.python_version()}
+    for name in _DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
+                 deidentifier: Optional[Deidentifier] = None,
+                 finished_at: Optional[dt.datetime] = None) -> dict[str, Any]:
+    """The report document (plain JSON values), de-identified when ``deidentifier`` is given, validated."""
+    finished = finished_at or dt.datetime.now().astimezone()
+    protocol = inputs.protocol
+    preset = protocol.default_window_preset
+    window, level = preset.to_intensity_window(_values(inputs))
+    document = {
+        "schema": SCHEMA_ID,
+        "deidentified": deidentifier is not None,
+        "timestamps": {"started_at": inputs.started_at.isoformat(), "finished_at": finished.isoformat()},
+        "protocol": {"id": protocol.id, "title": protocol.title, "version": protocol.version,
+                     "sha256": protocol.content_sha256},
+        "gate": inputs.gate.to_dict(),
+        "window_preset": {"organ": preset.organ, "unit": preset.unit, "window": window, "level": level,
+                          "lower": level - window / 2.0, "upper": level + window / 2.0, "source": preset.source,
+                          "deviations": [dict(deviation) for deviation in inputs.window_deviations]},
+        "image": inputs.loaded.record.to_dict(),
+        "operator": _operator(inputs),
+        "segments": [_segment(number, lesion) for number, lesion in enumerate(inputs.lesions, start=1)],
+        "inputs": [{"path": name, "sha256": sha256_of(path)} for name, path in sorted(inputs.input_files.items())],
+        "software": software_versions(),
+        "outputs": sorted(outputs),
+        "context": dict(inputs.context),
+    }
+    document = to_jsonable(document)
+    if deidentifier is not None:
+        document = deidentifier.document(document)
+    validate_report(document)
+    return document
+
+
+def report_text(document: dict[str, Any]) -> str:
+    """The document as written to report.json (validated again: every write is checked)."""
+    validate_report(document)
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def validate_report(document: Any) -> None:
+    """Raise ``ReportSchemaError`` naming the first offending field if ``document`` breaks the schema."""
+    errors = sorted(_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
+    if errors:
+        error = errors[0]
+        where = "/".join(str(part) for part in error.absolute_path) or "(document)"
+        raise ReportSchemaError(f"report.json field '{where}': {error.message} (schema {SCHEMA_ID})")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(resource_path(*SCHEMA_FILE).read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def _values(inputs: ReportInputs) -> Any:
+    import SimpleITK as sitk
+
+    return sitk.GetArrayViewFromImage(inputs.values_image)
+
+
+def _operator(inputs: ReportInputs) -> Optional[dict[str, Any]]:
+    if inputs.operator is None:
+        return None
+    operator = inputs.operator
+    return {"name": operator.name, "role": operator.role, "trained_on": operator.trained_on.isoformat(),
+            "training": inputs.training.to_dict() if inputs.training is not None else None}
+
+
+def _segment(number: int, lesion: Any) -> dict[str, Any]:
+    return {"number": number, "name": lesion.name, "provenance": lesion.segment.provenance.to_dict(),
+            "measurements": lesion.measurements.to_dict(),
+            "reference_ratios": lesion.reference_ratios.to_dict() if lesion.reference_ratios else None,
+            "radiomics": lesion.radiomics.to_dict() if lesion.radiomics is not None else None}
