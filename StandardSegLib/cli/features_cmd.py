@@ -25,6 +25,7 @@ import SimpleITK as sitk
 
 from StandardSegLib.cli.output import print_json, print_table
 from StandardSegLib.errors import InputError
+from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     extractor = build_extractor(parameters, source)  # bad parameters fail before any image is read
     image, warnings = _read_image(Path(args.image))
     mask_path = Path(args.mask)
-    mask, mask_warnings = _mask_on_image_grid(_read_mask(mask_path), image, mask_path.name)
+    mask, mask_warnings = _mask_on_image_grid(read_mask_file(mask_path), image, mask_path.name)
     result = run_extractor(extractor, image, mask, label=args.label, source=source, mask_name=str(mask_path))
     output = result.to_dict()
     output["warnings"] = warnings + mask_warnings + output["warnings"]
@@ -81,16 +82,6 @@ def _read_image(path: Path) -> tuple[sitk.Image, list[str]]:
             raise InputError(f"cannot read image {path}: {reason}") from None
     loaded = load_image(path)
     return loaded.image, list(loaded.record.warnings)
-
-
-def _read_mask(path: Path) -> sitk.Image:
-    if not path.is_file():
-        raise InputError(f"mask file {path} does not exist")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-        raise InputError(f"cannot read mask {path}: {reason}") from None
 
 
 def _mask_on_image_grid(mask: sitk.Image, image: sitk.Image, name: str) -> tuple[sitk.Image, list[str]]:

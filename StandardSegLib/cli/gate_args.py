@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.gate import GateEvaluation, RoiInput, evaluate_gate
+from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.operators import OperatorRegistry, TrainingStatus, training_status
 from StandardSegLib.roi import parse_sphere, shape_mask
 
@@ -64,9 +65,7 @@ def gate_from_args(args: argparse.Namespace, protocol: Any, loaded: Any,
 
 def _roi(image: Any, mask_path: Optional[str], sphere: Optional[str], label: int, role: str) -> Optional[RoiInput]:
     if mask_path:
-        from StandardSegLib.imaging import load_image
-
-        return RoiInput(load_image(mask_path).image, f"{role} mask {Path(mask_path).name}", label)
+        return RoiInput(read_mask_file(mask_path), f"{role} mask {Path(mask_path).name}", label)
     if sphere:
         shape = parse_sphere(sphere)
         return RoiInput(shape_mask(image, shape), f"{role} {shape.describe()}")

@@ -22,11 +22,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import SimpleITK as sitk
 
 from StandardSegLib.cli.output import print_json, print_table
 from StandardSegLib.cli.progress_bar import TerminalProgress
 from StandardSegLib.errors import InputError
+from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.measure import align_mask, region_statistics
 from StandardSegLib.suv import SUV_TYPES, apply_suv, suv_conversion
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_image(args.image, progress=TerminalProgress(sys.stderr))
     mask_path = Path(args.mask)
-    mask, warnings = align_mask(_read_mask(mask_path), loaded.image, f"mask {Path(mask_path).name}")
+    mask, warnings = align_mask(read_mask_file(mask_path), loaded.image, f"mask {Path(mask_path).name}")
     warnings = list(loaded.record.warnings) + warnings
     image, conversion = loaded.image, None
     is_suv = args.units != "raw"
@@ -78,16 +78,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(result)
     return 0
-
-
-def _read_mask(path: Path) -> sitk.Image:
-    if not path.is_file():
-        raise InputError(f"mask file {path} does not exist")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-        raise InputError(f"cannot read mask {path}: {reason}") from None
 
 
 def _print_text(result: dict) -> None:

@@ -7,10 +7,12 @@ Public API (other packages import only from here):
 - ``read_image_record(path, series_uid=None) -> ImageRecord``: headers only.
 - ``read_image_headers(path, series_uid=None) -> (ImageRecord, datasets)``: headers only, with the datasets.
 - ``scan_series(directory, progress=None) -> list[SeriesSummary]``: the series in a DICOM folder.
+- ``read_mask_file(path) -> SimpleITK.Image``: a mask/label file as stored (integer labels kept).
 """
 
 from StandardSegLib.imaging.dicom_scan import SeriesSummary, scan_series
 from StandardSegLib.imaging.geometry import ImageGeometry
+from StandardSegLib.imaging.image_files import read_mask_file
 from StandardSegLib.imaging.loaded import LoadedImage, load_image, read_image_headers, read_image_record
 from StandardSegLib.imaging.record import ImageRecord
 
@@ -22,5 +24,6 @@ __all__ = [
     "load_image",
     "read_image_headers",
     "read_image_record",
+    "read_mask_file",
     "scan_series",
 ]

@@ -70,6 +70,17 @@ def read_file_pixels(path: Path) -> sitk.Image:
     return image
 
 
+def read_mask_file(path: str | Path) -> sitk.Image:
+    """A mask or label-map file as stored (labels stay integers), for ROIs and segmentations."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mask file {path} does not exist")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"cannot read mask {path}: {_first_line(error)}") from None
+
+
 def read_sidecar(path: Path) -> tuple[Optional[pydicom.Dataset], dict[str, Any], list[str], Optional[Path]]:
     """Dataset from the DICOM keys, record-field overrides, warnings, and the sidecar path (if one exists)."""
     sidecar = sidecar_path(path)
