@@ -4,9 +4,12 @@
   is imported only when a test asks for the fixture). Tests using it are marked ``@pytest.mark.mrml``.
 - ``synthetic_study`` / ``synthetic_study_files``: the default demo study (seed 0), generated once per
   session and written to a session temporary folder. Treat both as read-only.
+- ``registry``: an operator registry file holding "Dr Demo", trained 10 days ago.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
@@ -36,3 +39,14 @@ def synthetic_study_files(synthetic_study, tmp_path_factory):
     from StandardSegLib.phantom import write_study
 
     return write_study(synthetic_study, tmp_path_factory.mktemp("synthetic") / "study")
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """An operator registry file with one operator, "Dr Demo", trained 10 days ago (valid in every protocol)."""
+    from StandardSegLib.cli import main
+
+    path = tmp_path / "operators.json"
+    assert main(["operators", "--registry", str(path), "add", "Dr Demo",
+                 "--trained-on", (dt.date.today() - dt.timedelta(days=10)).isoformat()]) == 0
+    return path

@@ -103,14 +103,6 @@ def _gate_args(study_dir, layout, registry):
             "--operator", "Dr Demo", "--registry", str(registry)]
 
 
-@pytest.fixture
-def registry(tmp_path):
-    path = tmp_path / "operators.json"
-    assert main(["operators", "--registry", str(path), "add", "Dr Demo",
-                 "--trained-on", (dt.date.today() - dt.timedelta(days=10)).isoformat()]) == 0
-    return path
-
-
 def test_demo_study_passes_its_gate(synthetic_study_files, registry, capsys):
     layout = default_layout()
     code = main(_gate_args(synthetic_study_files.pet_dicom[0].parent, layout, registry))

@@ -3,7 +3,6 @@ codes, the mask and provenance written (never overwritten silently), edits and t
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import numpy as np
@@ -21,14 +20,6 @@ BIG = max(LAYOUT.spheres, key=lambda s: s.diameter_mm)
 
 def _point(values):
     return ",".join(f"{v:g}" for v in values)
-
-
-@pytest.fixture
-def registry(tmp_path):
-    path = tmp_path / "operators.json"
-    assert main(["operators", "--registry", str(path), "add", "Dr Demo",
-                 "--trained-on", (dt.date.today() - dt.timedelta(days=10)).isoformat()]) == 0
-    return path
 
 
 def _args(files, out, registry, *extra, method="pet-percent-max", operator=True):
