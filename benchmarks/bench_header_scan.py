@@ -14,7 +14,7 @@ Run: ``.venv/bin/python benchmarks/bench_header_scan.py``
 from __future__ import annotations
 
 import tempfile
-import time
+import timeit
 from pathlib import Path
 from typing import Callable
 
@@ -61,12 +61,8 @@ def write_ct_series(folder: Path) -> None:
 
 
 def best_time(function: Callable[[], object]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best of REPEATS runs (the least disturbed by other work on the machine)."""
+    return min(timeit.repeat(function, number=1, repeat=REPEATS))
 
 
 def itk_series_read(folder: Path) -> sitk.Image:

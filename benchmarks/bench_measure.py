@@ -10,7 +10,7 @@ Run: ``.venv/bin/python benchmarks/bench_measure.py``
 
 from __future__ import annotations
 
-import time
+import timeit
 
 import numpy as np
 import SimpleITK as sitk
@@ -49,12 +49,8 @@ def baseline(values: np.ndarray, mask: np.ndarray) -> tuple:
 
 
 def best_time(function, *args, **kwargs) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        function(*args, **kwargs)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best of REPEATS runs (the least disturbed by other work on the machine)."""
+    return min(timeit.repeat(lambda: function(*args, **kwargs), number=1, repeat=REPEATS))
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ Times are the best of ``REPEATS`` runs. Run: ``.venv/bin/python benchmarks/bench
 from __future__ import annotations
 
 import logging
-import time
+import timeit
 
 import numpy as np
 import SimpleITK as sitk
@@ -54,12 +54,8 @@ def sphere_case(shape_zyx: tuple[int, int, int], spacing_xyz: tuple[float, float
 
 
 def best_time(function, *args, **kwargs) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        function(*args, **kwargs)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best of REPEATS runs (the least disturbed by other work on the machine)."""
+    return min(timeit.repeat(lambda: function(*args, **kwargs), number=1, repeat=REPEATS))
 
 
 def bare_pyradiomics(image: sitk.Image, mask: sitk.Image) -> dict:
