@@ -1,5 +1,8 @@
 """The guided demo: generate a synthetic PET/CT study, run the pipeline on it, write a report bundle.
 
+The pipeline itself is ``StandardSegLib.session`` (shared with ``standardseg run``): the demo builds the
+job a reader would write for its study (``demo_session``) and adds its truth comparison to the report.
+
 The pipeline is a list of named steps; each takes the ``DemoContext`` and returns an updated copy. New
 steps (load, image check, SUV, measure ...) slot into ``DEMO_STEPS`` between "generate" and
 "write bundle". ``run_demo`` records when each step ran; the report bundle (``StandardSegLib.report``) lists
@@ -22,7 +25,7 @@ from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.errors import InputError
 from StandardSegLib.phantom import StudyFiles, StudyOptions, SyntheticStudy, generate_study, write_study
 from StandardSegLib.progress import ProgressCallback, report
-from StandardSegLib.roi import shape_mask
+from StandardSegLib.roi import SphereROI, shape_mask
 
 STUDY_DIR_NAME = "study"
 #: The SOP the demo follows, and its (in-memory, never persisted) trained reader.
@@ -54,12 +57,8 @@ class DemoContext:
     study_files: Optional[StudyFiles] = None
     steps: tuple[StepRecord, ...] = ()
     report_dir: Optional[Path] = None
-    pet: Any = None  # LoadedImage of the PET series
-    protocol: Any = None  # the Protocol followed
-    gate: Any = None  # GateEvaluation
-    operator: Any = None  # the demo reader (Operator) and their TrainingStatus
-    training: Any = None
-    suv_image: Any = None  # the PET in SUV units, which the lesions were measured on
+    session: Any = None  # the demo's job (StandardSegLib.session.Session)
+    checked: Any = None  # its CheckedImage: loaded PET, protocol, gate, operator, SUV image
     lesions: tuple[dict, ...] = ()  # per-lesion comparison with the truth (demo context of the report)
     reports: tuple[Any, ...] = ()  # LesionReport per segmented lesion, for the bundle
 
@@ -100,87 +99,71 @@ def generate(context: DemoContext) -> DemoContext:
     return replace(context, study=study, study_files=files.moved_to(context.study_dir))
 
 
+def demo_session(study: SyntheticStudy, study_files: StudyFiles, base_dir: Path) -> Any:
+    """The job a reader would write for the generated study (``StandardSegLib.session``).
+
+    ROIs follow the protocol: the liver reference sphere (PERCIST 30 mm) and a lesion sphere on the largest
+    NEMA sphere. Each sphere is a lesion segmented with the protocol's default method, seeded at its hottest
+    voxel - where a reader clicks. Radiomics use the protocol's pyradiomics settings.
+    """
+    from StandardSegLib.session import LesionJob, RoiSpec, Session
+
+    layout = study.layout
+    largest = max(layout.spheres, key=lambda sphere: sphere.diameter_mm)
+    liver = layout.liver_reference
+    lesions = tuple(
+        LesionJob(name=f"sphere-{sphere.sphere_id}",
+                  seeds=(_hottest_point(study.pet_suv, SphereROI(sphere.centre_lps_mm, sphere.diameter_mm)),))
+        for sphere in layout.spheres)
+    return Session(base_dir=base_dir, image=study_files.pet_dicom[0].parent.relative_to(base_dir).as_posix(),
+                   protocol_id=DEMO_PROTOCOL_ID, operator=DEMO_OPERATOR, lesions=lesions,
+                   lesion_roi=RoiSpec(sphere=(*largest.centre_lps_mm, largest.diameter_mm)),
+                   background_roi=RoiSpec(sphere=(*liver.centre_lps_mm, liver.diameter_mm)))
+
+
 def image_check(context: DemoContext) -> DemoContext:
     """Load the PET DICOM series and run the protocol's gate, as a reader would before segmenting.
 
-    ROIs follow the protocol: the liver reference sphere (PERCIST 30 mm) and a lesion sphere on the largest
-    NEMA sphere; the operator is a demo reader trained 30 days ago. A failing gate stops the demo (exit 3).
+    The operator is a demo reader trained 30 days ago (in memory, never written to a registry). A failing
+    gate stops the demo (exit 3).
     """
-    from StandardSegLib.gate import RoiInput, evaluate_gate
-    from StandardSegLib.imaging import load_image
-    from StandardSegLib.operators import Operator, training_status
-    from StandardSegLib.protocols import load_library
-    from StandardSegLib.roi import SphereROI, shape_mask
+    from StandardSegLib.operators import Operator
+    from StandardSegLib.session import check_image
 
     _require(context, "image check")
-    loaded = load_image(context.study_files.pet_dicom[0].parent, progress=context.progress)
-    protocol = load_library().get(DEMO_PROTOCOL_ID)
-    layout = context.study.layout
-    lesion_shape = max(layout.spheres, key=lambda sphere: sphere.diameter_mm)
-    lesion = SphereROI(lesion_shape.centre_lps_mm, lesion_shape.diameter_mm)
-    liver = SphereROI(layout.liver_reference.centre_lps_mm, layout.liver_reference.diameter_mm)
+    session = demo_session(context.study, context.study_files, context.out_dir)
     operator = Operator(DEMO_OPERATOR, "reader", dt.date.today() - dt.timedelta(days=DEMO_OPERATOR_TRAINED_DAYS_AGO))
-    rule = protocol.operator_training
-    training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"])
-    evaluation = evaluate_gate(
-        protocol, loaded,
-        lesion=RoiInput(shape_mask(loaded.image, lesion), f"lesion {lesion.describe()}"),
-        background=RoiInput(shape_mask(loaded.image, liver), f"liver {liver.describe()}"),
-        training=training)
-    evaluation.verdict.require_segmentation_allowed()
-    return replace(context, pet=loaded, protocol=protocol, gate=evaluation, operator=operator, training=training)
+    checked = check_image(session, operator=operator, progress=context.progress)
+    return replace(context, session=session, checked=checked)
 
 
 def segment_lesions(context: DemoContext) -> DemoContext:
-    """Segment every lesion with the protocol's default method, seeded at its centre, and measure it
-    (measurements, ratios to the liver reference, radiomics with the protocol's pyradiomics settings).
-
-    This is what a reader does with one click per lesion. Each result carries its provenance and is compared
-    with the lesion's analytic volume (4/3 pi r^3) from the generator's truth, so the demo shows the method's
-    volume error next to the voxel count the consensus asks to report (rec. 8).
+    """Segment and measure every sphere (``StandardSegLib.session.segment_lesions``) and compare each with
+    its analytic volume (4/3 pi r^3) from the generator's truth, so the demo shows the method's volume error
+    next to the voxel count the consensus asks to report (rec. 8). A sphere that cannot be segmented (e.g. a
+    small sphere lost in noise) is reported with the reason, not hidden.
     """
-    from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
-    from StandardSegLib.radiomics import build_extractor, protocol_parameters, run_extractor
-    from StandardSegLib.report import LesionReport
-    from StandardSegLib.roi import SphereROI
-    from StandardSegLib.segmentation import segment
-    from StandardSegLib.suv import apply_suv
+    from StandardSegLib.session import segment_lesions as segment_session_lesions
 
-    if context.gate is None or context.gate.suv is None:
-        raise RuntimeError("demo step 'segment lesions' needs the SUV conversion of the 'image check' step")
-    protocol = context.protocol
-    suv_image = apply_suv(context.pet.image, context.gate.suv)
-    units = context.gate.suv.suv_type
-    method = protocol.default_segmentation_method
-    reference = context.gate.reference
-    radiomics_parameters, radiomics_source = protocol_parameters(protocol)
-    extractor = build_extractor(radiomics_parameters, radiomics_source)
-    lesions, reports = [], []
-    spheres = context.study.layout.spheres
-    for number, sphere in enumerate(spheres):
-        report(context.progress, number / len(spheres), f"sphere {sphere.sphere_id}")
-        name = f"sphere-{sphere.sphere_id}"
+    if context.checked is None:
+        raise RuntimeError("demo step 'segment lesions' needs the 'image check' step")
+    outcomes = segment_session_lesions(context.session, context.checked, progress=context.progress)
+    method = context.checked.protocol.default_segmentation_method
+    lesions = []
+    for sphere, outcome in zip(context.study.layout.spheres, outcomes):
         analytic_mm3 = 4.0 / 3.0 * math.pi * (sphere.diameter_mm / 2.0) ** 3
-        entry = {"lesion": name, "diameter_mm": sphere.diameter_mm, "method": method,
+        entry = {"lesion": outcome.name, "diameter_mm": sphere.diameter_mm, "method": method,
                  "analytic_volume_mm3": analytic_mm3}
-        seed = _hottest_point(suv_image, SphereROI(sphere.centre_lps_mm, sphere.diameter_mm))
-        try:
-            result = segment(suv_image, protocol=protocol, verdict=context.gate.verdict, method=method, units=units,
-                             seeds_lps=[seed], background=context.gate.reference, operator=DEMO_OPERATOR,
-                             roi_modality="PT")
-        except InputError as error:  # e.g. a small sphere lost in noise: reported, not hidden
-            lesions.append({**entry, "segmented": False, "reason": str(error)})
+        if outcome.error:
+            lesions.append({**entry, "segmented": False, "reason": outcome.error})
             continue
-        measured = measure_lesion(suv_image, result.mask, 1, units, mask_name=name)
-        ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
-                  if reference is not None else None)
+        measured = outcome.report.measurements
         lesions.append({**entry, "segmented": True,
                         "volume_error_percent": 100.0 * (measured.volume_voxels_mm3 - analytic_mm3) / analytic_mm3,
-                        "measurements": measured.to_dict(), "provenance": result.provenance.to_dict()})
-        features = run_extractor(extractor, suv_image, result.mask, label=1, source=radiomics_source, mask_name=name)
-        reports.append(LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios,
-                                    radiomics=features))
-    return replace(context, lesions=tuple(lesions), reports=tuple(reports), suv_image=suv_image)
+                        "measurements": measured.to_dict(),
+                        "provenance": outcome.report.segment.provenance.to_dict()})
+    reports = tuple(outcome.report for outcome in outcomes if outcome.report is not None)
+    return replace(context, lesions=tuple(lesions), reports=reports)
 
 
 def _hottest_point(image: Any, sphere: Any) -> tuple[float, float, float]:
@@ -191,7 +174,7 @@ def _hottest_point(image: Any, sphere: Any) -> tuple[float, float, float]:
     inside = sitk.GetArrayViewFromImage(shape_mask(image, sphere)) > 0
     values = np.where(inside, sitk.GetArrayViewFromImage(image), -np.inf)
     k, j, i = np.unravel_index(int(np.argmax(values)), values.shape)
-    return image.TransformIndexToPhysicalPoint((int(i), int(j), int(k)))
+    return tuple(float(value) for value in image.TransformIndexToPhysicalPoint((int(i), int(j), int(k))))
 
 
 def _require(context: DemoContext, step: str) -> None:
@@ -200,39 +183,51 @@ def _require(context: DemoContext, step: str) -> None:
 
 
 def write_bundle(context: DemoContext) -> DemoContext:
-    """Write the full report bundle to OUT/report-<timestamp> (atomically, see ``StandardSegLib.report``).
+    """Write the full report bundle with its session.json to OUT/report-<timestamp> (atomically).
 
     The demo's own context (seed, truth, per-lesion comparison with the analytic volumes, pipeline steps)
-    goes into report.json's ``context``; input paths are relative to OUT.
+    goes into report.json's ``context``; input paths (every study file) are relative to OUT.
     """
-    from StandardSegLib.report import write_report_bundle
+    from StandardSegLib.session import write_session_bundle
 
     now = dt.datetime.now().astimezone()
-    result = write_report_bundle(report_inputs(context, now), _free_report_dir(context.out_dir, now),
-                                 progress=context.progress)
+    _require_segmented(context)
+    result = write_session_bundle(_recorded(context), context.checked, context.reports,
+                                  _free_report_dir(context.out_dir, now), started_at=context.started_at,
+                                  context=_demo_context(context, now), progress=context.progress)
     return replace(context, report_dir=result.path)
 
 
 def report_inputs(context: DemoContext, now: dt.datetime) -> Any:
     """The ``ReportInputs`` of a demo run that went through "segment lesions" (``now``: bundle start)."""
-    from StandardSegLib.report import ReportInputs
+    from StandardSegLib.session import session_report_inputs
 
+    _require_segmented(context)
+    return session_report_inputs(_recorded(context), context.checked, context.reports, context.out_dir,
+                                 started_at=context.started_at, context=_demo_context(context, now))
+
+
+def _require_segmented(context: DemoContext) -> None:
     _require(context, "write bundle")
-    if context.gate is None or context.suv_image is None:
+    if context.checked is None or context.session is None:
         raise RuntimeError("demo step 'write bundle' needs the 'image check' and 'segment lesions' steps")
-    demo = {
+
+
+def _recorded(context: DemoContext) -> Any:
+    """The demo's session with every study file (CT, NRRD, truth too) as a hashed input."""
+    from StandardSegLib.session import recorded_session
+
+    return recorded_session(context.session, context.checked, extra_inputs=context.study_files.all_files())
+
+
+def _demo_context(context: DemoContext, now: dt.datetime) -> dict[str, Any]:
+    return to_jsonable({
         "command": "standardseg demo",
         "seed": context.seed,
         "truth": json.loads(context.study_files.truth_json.read_text(encoding="utf-8")),
         "lesions": list(context.lesions),
         "steps": [*map(asdict, context.steps), {"name": "write bundle", "started_at": now.isoformat()}],
-    }
-    return ReportInputs(
-        loaded=context.pet, values_image=context.suv_image, units=context.gate.suv.suv_type,
-        protocol=context.protocol, gate=context.gate, lesions=context.reports,
-        input_files={path.relative_to(context.out_dir).as_posix(): path for path in context.study_files.all_files()},
-        started_at=context.started_at, operator=context.operator, training=context.training,
-        context=to_jsonable(demo))
+    })
 
 
 #: The pipeline, in order.

@@ -17,7 +17,7 @@ from StandardSegLib import __version__
 from StandardSegLib.errors import StandardSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("protocols", "operators", "inspect", "check", "measure", "demo", "features", "segment")
+COMMANDS = ("protocols", "operators", "inspect", "check", "measure", "demo", "features", "segment", "run", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

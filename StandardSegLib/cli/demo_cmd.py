@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"study:  {context.study_dir}")
     for record in context.steps:
         print(f"step:   {record.name} ({record.duration_s:.1f} s)")
-    if context.gate is not None:
-        verdict = context.gate.verdict
-        reference = context.gate.reference
+    if context.checked is not None:
+        verdict = context.checked.gate.verdict
+        reference = context.checked.gate.reference
         print(f"gate:   {verdict.overall.upper()} for {verdict.protocol_id} v{verdict.protocol_version} "
               f"({sum(item.verdict == 'pass' for item in verdict.items)}/{len(verdict.items)} items pass)")
         if reference is not None:

@@ -1,0 +1,467 @@
+"""Sessions: a job (what to segment, how) and what running it recorded, in one file format.
+
+A ``JOB.yaml`` and a bundle's ``session.json`` follow the same schema (``Resources/Schemas/
+session.schema.json``, ``standardseg.session/1``): image, protocol, operator, gate ROIs, lesions with their
+method, seeds and parameters. A session additionally pins the protocol's version and content hash, the
+SHA-256 of every input file, when it was created and with which software, so ``standardseg report
+--session`` can regenerate the same bundle - or refuse when anything it was computed from has changed.
+
+The pipeline (image check, segmentation, measurement, bundle) lives here once; ``standardseg run``,
+``standardseg report --session`` and the demo (``StandardSegLib.demo``) all go through it.
+Relative paths in a session file resolve against the file's folder; ``session.json`` in a bundle stores
+them relative to the bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import SimpleITK as sitk
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from StandardSegLib.errors import InputError
+from StandardSegLib.jsonable import to_jsonable
+from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.protocols.messages import describe_value, format_path
+from StandardSegLib.resources import resource_path
+
+SCHEMA_ID = "standardseg.session/1"
+SESSION_JSON = "session.json"
+
+Point = tuple[float, float, float]
+#: How a path is written out (e.g. made relative to a bundle).
+PathStyle = Callable[[str], str]
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    schema = json.loads(resource_path("Schemas", "session.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+@dataclass(frozen=True)
+class RoiSpec:
+    """A gate ROI: a sphere (centre LPS mm, diameter mm) or a mask file (``label`` in it)."""
+
+    sphere: Optional[tuple[float, float, float, float]] = None
+    mask: Optional[str] = None
+    label: int = 1
+
+    def to_dict(self, paths: "PathStyle") -> dict[str, Any]:
+        if self.sphere is not None:
+            return {"sphere": list(self.sphere)}
+        return {"mask": paths(self.mask), **({"label": self.label} if self.label != 1 else {})}
+
+
+@dataclass(frozen=True)
+class LesionJob:
+    """One lesion to segment: ``method`` None means the protocol's default method."""
+
+    name: str
+    seeds: tuple[Point, ...]
+    method: Optional[str] = None
+    background_seeds: tuple[Point, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"name": self.name, "seeds": [list(seed) for seed in self.seeds]}
+        if self.method:
+            document["method"] = self.method
+        if self.background_seeds:
+            document["background_seeds"] = [list(seed) for seed in self.background_seeds]
+        if self.parameters:
+            document["parameters"] = dict(self.parameters)
+        return document
+
+
+@dataclass(frozen=True)
+class Session:
+    """A parsed, validated job or session. ``base_dir`` is where relative paths resolve."""
+
+    base_dir: Path
+    image: str
+    protocol_id: str
+    operator: str
+    lesions: tuple[LesionJob, ...]
+    series_uid: Optional[str] = None
+    protocol_version: Optional[str] = None
+    protocol_sha256: Optional[str] = None
+    registry: Optional[str] = None
+    lesion_roi: Optional[RoiSpec] = None
+    background_roi: Optional[RoiSpec] = None
+    reference_tissue: Optional[str] = None
+    override: Optional[str] = None
+    radiomics: bool = True
+    deidentify: bool = False
+    inputs: Mapping[str, str] = field(default_factory=dict)  # path as written -> SHA-256
+    created_at: Optional[str] = None
+    software: Mapping[str, Optional[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Session":
+        """Read a JOB.yaml or session.json (JSON is YAML) and validate it; errors name the file and key."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError(f"{path}: expected a job or session file, found no such file") from None
+        except (IsADirectoryError, UnicodeDecodeError, OSError) as error:
+            raise InputError(f"{path}: cannot read the job or session file ({error})") from None
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(error, "problem", None) or "unreadable YAML"
+            raise InputError(f"{path}: {where}invalid YAML/JSON: {problem}") from None
+        return cls.from_dict(document, path.parent, str(path))
+
+    @classmethod
+    def from_dict(cls, document: Any, base_dir: Path, label: str = "session") -> "Session":
+        """Validate ``document`` against the session schema and build the ``Session``."""
+        error = best_match(_validator().iter_errors(document))
+        if error is not None:
+            raise InputError(f"{label}: {_describe(error)}")
+        names = [item["name"] for item in document["lesions"]]
+        duplicate = next((name for name in names if names.count(name) > 1), None)
+        if duplicate:
+            raise InputError(f"{label}: lesions: expected unique names, found '{duplicate}' "
+                             f"{names.count(duplicate)} times")
+        rois = document.get("rois", {})
+        return cls(
+            base_dir=Path(base_dir), image=document["image"]["path"], series_uid=document["image"].get("series_uid"),
+            protocol_id=document["protocol"]["id"], protocol_version=document["protocol"].get("version"),
+            protocol_sha256=document["protocol"].get("sha256"), operator=document["operator"]["name"],
+            registry=document["operator"].get("registry"),
+            lesion_roi=_roi_spec(rois.get("lesion")), background_roi=_roi_spec(rois.get("background")),
+            reference_tissue=document.get("reference_tissue"), override=document.get("override"),
+            lesions=tuple(LesionJob(name=item["name"], method=item.get("method"),
+                                    seeds=tuple(tuple(map(float, seed)) for seed in item["seeds"]),
+                                    background_seeds=tuple(tuple(map(float, seed))
+                                                           for seed in item.get("background_seeds", ())),
+                                    parameters=dict(item.get("parameters", {})))
+                          for item in document["lesions"]),
+            radiomics=document.get("radiomics", True), deidentify=document.get("deidentify", False),
+            inputs=dict(document.get("inputs", {})), created_at=document.get("created_at"),
+            software=dict(document.get("software", {})))
+
+    def resolve(self, path: str) -> Path:
+        """The absolute, normalised path of a path written in the session."""
+        return Path(os.path.normpath(self.base_dir.absolute() / path))
+
+    def to_dict(self, paths: Optional[PathStyle] = None) -> dict[str, Any]:
+        """The session document; ``paths`` rewrites each path (default: as written)."""
+        paths = paths or (lambda text: text)
+        document: dict[str, Any] = {
+            "schema": SCHEMA_ID,
+            "image": {"path": paths(self.image), **({"series_uid": self.series_uid} if self.series_uid else {})},
+            "protocol": {"id": self.protocol_id,
+                         **{key: value for key, value in (("version", self.protocol_version),
+                                                          ("sha256", self.protocol_sha256)) if value}},
+            "operator": {"name": self.operator, **({"registry": paths(self.registry)} if self.registry else {})},
+        }
+        rois = {role: spec.to_dict(paths) for role, spec in (("lesion", self.lesion_roi),
+                                                             ("background", self.background_roi)) if spec}
+        if rois:
+            document["rois"] = rois
+        for key in ("reference_tissue", "override"):
+            if getattr(self, key):
+                document[key] = getattr(self, key)
+        document["lesions"] = [lesion.to_dict() for lesion in self.lesions]
+        document["radiomics"] = self.radiomics
+        document["deidentify"] = self.deidentify
+        if self.inputs:
+            document["inputs"] = {paths(key): value for key, value in self.inputs.items()}
+        if self.created_at:
+            document["created_at"] = self.created_at
+        if self.software:
+            document["software"] = dict(self.software)
+        return to_jsonable(document)
+
+    def check_inputs(self) -> None:
+        """Refuse (``InputError``) when a recorded input file is missing or its SHA-256 changed."""
+        from StandardSegLib.report.report_json import sha256_of
+
+        for written, expected in self.inputs.items():
+            path = self.resolve(written)
+            if not path.is_file():
+                raise InputError(f"input {written}: expected the file the session recorded (sha256 "
+                                 f"{expected[:12]}...), found no file at {path}")
+            found = sha256_of(path)
+            if found != expected:
+                raise InputError(f"input {written} has changed since the session: expected sha256 "
+                                 f"{expected[:12]}..., found {found[:12]}...")
+
+
+def _roi_spec(document: Optional[Mapping[str, Any]]) -> Optional[RoiSpec]:
+    if document is None:
+        return None
+    sphere = document.get("sphere")
+    return RoiSpec(sphere=tuple(map(float, sphere)) if sphere is not None else None, mask=document.get("mask"),
+                   label=int(document.get("label", 1)))
+
+
+_TYPE_NAMES = {"array": "a list", "object": "a mapping", "boolean": "true or false", "string": "a text",
+               "number": "a number", "integer": "a whole number"}
+
+
+def _describe(error: Any) -> str:
+    """One line for a schema error: key path, what was expected, what was found."""
+    where = format_path(error.absolute_path)
+    if error.validator == "required":
+        missing = next(key for key in error.validator_value if key not in error.instance)
+        return f"{where}: expected key '{missing}', found none"
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"{where}: expected only the keys {sorted(error.schema.get('properties', {}))}, found {unknown}"
+    if error.validator == "type":
+        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        expected = error.schema.get("title") or " or ".join(_TYPE_NAMES.get(kind, kind) for kind in kinds)
+        return f"{where}: expected {expected}, found {describe_value(error.instance)}"
+    if error.validator == "const":
+        return f"{where}: expected {error.validator_value!r}, found {describe_value(error.instance)}"
+    title = error.schema.get("title")
+    if title:
+        return f"{where}: expected {title}, found {describe_value(error.instance)}"
+    return f"{where}: {error.message}"
+
+
+# --- the pipeline ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """The loaded image after the gate allowed segmentation, in the units lesions are measured in."""
+
+    loaded: Any  # LoadedImage
+    protocol: Any  # Protocol
+    gate: Any  # GateEvaluation
+    operator: Any  # Operator
+    training: Any  # TrainingStatus
+    values_image: sitk.Image  # SUV for convertible PET, else the stored real-world values
+    units: str
+    roi_files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class LesionOutcome:
+    """One lesion of the job: its report, or why it could not be segmented."""
+
+    name: str
+    report: Any = None  # LesionReport
+    error: Optional[str] = None
+
+
+def pinned_protocol(session: Session, library: Any = None) -> Any:
+    """The session's protocol from the library; a pinned version or hash that differs is refused."""
+    from StandardSegLib.protocols import load_library
+
+    protocol = (library or load_library()).get(session.protocol_id)
+    for what, pinned, found in (("version", session.protocol_version, protocol.version),
+                                ("sha256", session.protocol_sha256, protocol.content_sha256)):
+        if pinned and pinned != found:
+            raise InputError(f"protocol {session.protocol_id}: the session pins {what} {pinned}, the library has "
+                             f"{found} ({protocol.source_path}); results would not be comparable")
+    return protocol
+
+
+def resolve_operator(session: Session) -> Any:
+    """The session's operator from its registry (or the default registry)."""
+    from StandardSegLib.operators import OperatorRegistry
+
+    registry = session.resolve(session.registry) if session.registry else None
+    return OperatorRegistry.open(registry).get(session.operator)
+
+
+def check_image(session: Session, *, operator: Any = None, progress: Optional[ProgressCallback] = None) -> CheckedImage:
+    """Load the image and run the protocol's gate with the session's ROIs and operator.
+
+    ``operator`` (an ``Operator``) replaces the registry lookup (the demo's in-memory reader). Training is
+    judged on the session's creation day when it has one, so a regenerated report states what held then.
+    Raises ``GateFailedError`` when the gate blocks segmentation and no override is recorded.
+    """
+    from StandardSegLib.gate import evaluate_gate
+    from StandardSegLib.imaging import load_image
+    from StandardSegLib.operators import training_status
+    from StandardSegLib.suv import apply_suv
+
+    protocol = pinned_protocol(session)
+    operator = operator or resolve_operator(session)
+    rule = protocol.operator_training
+    day = dt.datetime.fromisoformat(session.created_at).date() if session.created_at else None
+    training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
+    loaded = load_image(session.resolve(session.image), series_uid=session.series_uid, progress=progress)
+    evaluation = evaluate_gate(protocol, loaded, lesion=_roi_input(session, loaded.image, session.lesion_roi, "lesion"),
+                               background=_roi_input(session, loaded.image, session.background_roi, "background"),
+                               reference_name=session.reference_tissue, training=training)
+    if session.override:
+        evaluation = dataclasses.replace(evaluation,
+                                         verdict=evaluation.verdict.with_override(operator.name, session.override))
+    evaluation.verdict.require_segmentation_allowed()
+    if evaluation.suv is not None:
+        values_image, units = apply_suv(loaded.image, evaluation.suv), evaluation.suv.suv_type
+    else:
+        values_image, units = loaded.image, evaluation.units
+    roi_files = tuple(session.resolve(spec.mask) for spec in (session.lesion_roi, session.background_roi)
+                      if spec is not None and spec.mask)
+    return CheckedImage(loaded=loaded, protocol=protocol, gate=evaluation, operator=operator, training=training,
+                        values_image=values_image, units=units, roi_files=roi_files)
+
+
+def _roi_input(session: Session, image: sitk.Image, spec: Optional[RoiSpec], role: str) -> Any:
+    from StandardSegLib.gate import RoiInput
+    from StandardSegLib.imaging import read_mask_file
+    from StandardSegLib.roi import SphereROI, shape_mask
+
+    if spec is None:
+        return None
+    if spec.sphere is not None:
+        sphere = SphereROI(tuple(spec.sphere[:3]), spec.sphere[3])
+        return RoiInput(shape_mask(image, sphere), f"{role} {sphere.describe()}")
+    return RoiInput(read_mask_file(session.resolve(spec.mask)), f"{role} mask {Path(spec.mask).name}", spec.label)
+
+
+def segment_lesions(session: Session, checked: CheckedImage,
+                    progress: Optional[ProgressCallback] = None) -> tuple[LesionOutcome, ...]:
+    """Segment and measure every lesion of the session (measurements, ratios to the reference tissue and,
+    when ``session.radiomics``, radiomics with the protocol's pyradiomics settings).
+
+    A lesion the method cannot segment (``InputError``, e.g. no voxel above threshold) is returned with the
+    reason rather than dropped; callers decide whether that stops them.
+    """
+    from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
+    from StandardSegLib.report import LesionReport
+    from StandardSegLib.segmentation import segment
+
+    extractor = source = None
+    if session.radiomics:
+        from StandardSegLib.radiomics import build_extractor, protocol_parameters, run_extractor
+
+        parameters, source = protocol_parameters(checked.protocol)
+        extractor = build_extractor(parameters, source)
+    gate, reference = checked.gate, checked.gate.reference
+    outcomes = []
+    for number, lesion in enumerate(session.lesions):
+        report(progress, number / len(session.lesions), f"lesion {lesion.name}")
+        try:
+            result = segment(checked.values_image, protocol=checked.protocol, verdict=gate.verdict,
+                             method=lesion.method or checked.protocol.default_segmentation_method, units=checked.units,
+                             seeds_lps=lesion.seeds, background_seeds_lps=lesion.background_seeds,
+                             parameters=lesion.parameters, background=reference, operator=checked.operator.name,
+                             roi_modality=checked.loaded.record.modality or "unknown")
+        except InputError as error:
+            outcomes.append(LesionOutcome(lesion.name, error=str(error)))
+            continue
+        measured = measure_lesion(checked.values_image, result.mask, 1, checked.units, mask_name=lesion.name)
+        ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
+                  if reference is not None else None)
+        features = (run_extractor(extractor, checked.values_image, result.mask, label=1, source=source,
+                                  mask_name=lesion.name) if extractor is not None else None)
+        outcomes.append(LesionOutcome(lesion.name, LesionReport(name=lesion.name, segment=result, measurements=measured,
+                                                                reference_ratios=ratios, radiomics=features)))
+    report(progress, 1.0, "lesions done")
+    return tuple(outcomes)
+
+
+def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequence[Path] = ()) -> Session:
+    """``session`` with what this run recorded: pinned protocol, input hashes, creation time, software."""
+    from StandardSegLib.report import software_versions
+    from StandardSegLib.report.report_json import sha256_of
+
+    read = (*checked.loaded.source_files, *checked.roi_files, *extra_inputs)
+    files = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in read)
+    return dataclasses.replace(
+        session, protocol_version=checked.protocol.version, protocol_sha256=checked.protocol.content_sha256,
+        inputs={str(path): sha256_of(path) for path in files},
+        created_at=session.created_at or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        software=software_versions())
+
+
+def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequence[Any], relative_to: Path, *,
+                          started_at: dt.datetime, context: Optional[Mapping[str, Any]] = None) -> Any:
+    """The ``ReportInputs`` of a recorded session; input paths are written relative to ``relative_to``."""
+    from StandardSegLib.report import ReportInputs
+
+    return ReportInputs(
+        loaded=checked.loaded, values_image=checked.values_image, units=checked.units, protocol=checked.protocol,
+        gate=checked.gate, lesions=tuple(lesions),
+        input_files={_relative(path, Path(relative_to).absolute()): Path(path) for path in session.inputs},
+        started_at=started_at, operator=checked.operator, training=checked.training,
+        context=to_jsonable(dict(context or {})))
+
+
+def write_session_bundle(session: Session, checked: CheckedImage, lesions: Sequence[Any], target: str | os.PathLike,
+                         *, started_at: dt.datetime, overwrite: bool = False, deidentify: bool = False,
+                         context: Optional[Mapping[str, Any]] = None,
+                         progress: Optional[ProgressCallback] = None) -> Any:
+    """Write the report bundle (``StandardSegLib.report``) plus ``session.json``, atomically, to ``target``.
+
+    ``session`` must be a recorded session (``recorded_session``): its ``inputs`` are the files hashed into
+    report.json (paths relative to the bundle's parent folder) and session.json (relative to the bundle).
+    De-identified, session.json leaves out the series UID (regenerating then needs a single-series folder).
+    """
+    from StandardSegLib.report import write_atomically, write_report_bundle
+
+    target = Path(target).absolute()
+    inputs = session_report_inputs(session, checked, lesions, target.parent, started_at=started_at,
+                                   context={**(context or {}), "session_file": SESSION_JSON})
+    stored = session if not deidentify else dataclasses.replace(session, series_uid=None, deidentify=True)
+    document = stored.to_dict(paths=lambda text: _relative(session.resolve(text), target))
+    result = {}
+
+    def fill(staging: Path) -> None:
+        inner = staging / "bundle"
+        result["bundle"] = write_report_bundle(inputs, inner, deidentify=deidentify, progress=progress)
+        for item in inner.iterdir():
+            item.rename(staging / item.name)
+        inner.rmdir()
+        (staging / SESSION_JSON).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+    previous = write_atomically(target, fill, overwrite=overwrite)
+    files = tuple(sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()))
+    return dataclasses.replace(result["bundle"], path=target, files=files, previous=previous)
+
+
+def _relative(path: str | os.PathLike, start: Path) -> str:
+    """``path`` relative to ``start`` in POSIX form (a report never states absolute machine paths)."""
+    return Path(os.path.relpath(Path(path).absolute(), start)).as_posix()
+
+
+def run_session(session: Session, out_dir: str | os.PathLike, overwrite: bool = False,
+                deidentify: Optional[bool] = None, progress: Optional[ProgressCallback] = None) -> Any:
+    """Run ``session`` end to end and write its bundle to ``out_dir``; returns the ``BundleResult``.
+
+    A recorded session (one with input hashes) is first checked against its inputs. Every lesion must
+    segment: a job asks for specific lesions, so one that cannot be segmented stops the run (``InputError``).
+    ``deidentify`` None follows the session's own ``deidentify``.
+    """
+    started = dt.datetime.now().astimezone()
+    target = Path(out_dir).absolute()
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} already exists: pass --overwrite to replace it (the old bundle is kept), "
+                         "or choose another folder")
+    session.check_inputs()
+    checked = check_image(session, progress=lambda f, m: report(progress, 0.3 * f, f"image check: {m}"))
+    outcomes = segment_lesions(session, checked, progress=lambda f, m: report(progress, 0.3 + 0.5 * f, m))
+    failed = next((outcome for outcome in outcomes if outcome.error), None)
+    if failed is not None:
+        raise InputError(f"lesion {failed.name}: {failed.error}")
+    recorded_files = [session.resolve(path) for path in session.inputs]
+    recorded = recorded_session(session, checked, extra_inputs=recorded_files)
+    if recorded_files and set(recorded.inputs) != set(map(str, recorded_files)):
+        new = sorted(set(recorded.inputs) - set(map(str, recorded_files)))
+        raise InputError(f"image {session.image}: the session recorded {len(recorded_files)} input file(s), "
+                         f"found new file(s) read now, e.g. {new[0]}")
+    return write_session_bundle(recorded, checked, [outcome.report for outcome in outcomes], target,
+                                started_at=started, overwrite=overwrite,
+                                deidentify=session.deidentify if deidentify is None else deidentify,
+                                progress=lambda f, m: report(progress, 0.8 + 0.2 * f, m))
