@@ -28,10 +28,12 @@ from StandardSegLib.progress import ProgressCallback, report
 from StandardSegLib.roi import SphereROI, shape_mask
 
 STUDY_DIR_NAME = "study"
-#: The SOP the demo follows, and its (in-memory, never persisted) trained reader.
+#: The SOP the demo follows, and its trained reader, kept in an operator registry inside the generated study
+#: (never in the user's own registry), so the bundle's session.json can be regenerated later.
 DEMO_PROTOCOL_ID = "fdg-pet-ct-oncology"
 DEMO_OPERATOR = "Demo Reader"
 DEMO_OPERATOR_TRAINED_DAYS_AGO = 30
+DEMO_REGISTRY_NAME = "operators.json"
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,23 @@ def generate(context: DemoContext) -> DemoContext:
     try:
         files = write_study(study, staging / STUDY_DIR_NAME,
                             progress=lambda f, m: report(context.progress, 0.5 + 0.5 * f, m))
+        write_demo_registry(staging / STUDY_DIR_NAME)
         if context.study_dir.exists():
             context.study_dir.rename(staging / "replaced")
         (staging / STUDY_DIR_NAME).rename(context.study_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return replace(context, study=study, study_files=files.moved_to(context.study_dir))
+
+
+def write_demo_registry(study_dir: Path) -> Path:
+    """The demo reader (trained ``DEMO_OPERATOR_TRAINED_DAYS_AGO`` days ago) in ``study_dir``'s own registry."""
+    from StandardSegLib.operators import OperatorRegistry
+
+    path = Path(study_dir) / DEMO_REGISTRY_NAME
+    trained_on = dt.date.today() - dt.timedelta(days=DEMO_OPERATOR_TRAINED_DAYS_AGO)
+    OperatorRegistry.open(path).add(DEMO_OPERATOR, trained_on)
+    return path
 
 
 def demo_session(study: SyntheticStudy, study_files: StudyFiles, base_dir: Path) -> Any:
@@ -115,8 +128,9 @@ def demo_session(study: SyntheticStudy, study_files: StudyFiles, base_dir: Path)
         LesionJob(name=f"sphere-{sphere.sphere_id}",
                   seeds=(_hottest_point(study.pet_suv, SphereROI(sphere.centre_lps_mm, sphere.diameter_mm)),))
         for sphere in layout.spheres)
+    registry = (study_files.root / DEMO_REGISTRY_NAME).relative_to(base_dir).as_posix()
     return Session(base_dir=base_dir, image=study_files.pet_dicom[0].parent.relative_to(base_dir).as_posix(),
-                   protocol_id=DEMO_PROTOCOL_ID, operator=DEMO_OPERATOR, lesions=lesions,
+                   protocol_id=DEMO_PROTOCOL_ID, operator=DEMO_OPERATOR, registry=registry, lesions=lesions,
                    lesion_roi=RoiSpec(sphere=(*largest.centre_lps_mm, largest.diameter_mm)),
                    background_roi=RoiSpec(sphere=(*liver.centre_lps_mm, liver.diameter_mm)))
 
@@ -124,16 +138,14 @@ def demo_session(study: SyntheticStudy, study_files: StudyFiles, base_dir: Path)
 def image_check(context: DemoContext) -> DemoContext:
     """Load the PET DICOM series and run the protocol's gate, as a reader would before segmenting.
 
-    The operator is a demo reader trained 30 days ago (in memory, never written to a registry). A failing
-    gate stops the demo (exit 3).
+    The operator is a demo reader trained 30 days ago, from the study's own registry. A failing gate stops
+    the demo (exit 3).
     """
-    from StandardSegLib.operators import Operator
     from StandardSegLib.session import check_image
 
     _require(context, "image check")
     session = demo_session(context.study, context.study_files, context.out_dir)
-    operator = Operator(DEMO_OPERATOR, "reader", dt.date.today() - dt.timedelta(days=DEMO_OPERATOR_TRAINED_DAYS_AGO))
-    checked = check_image(session, operator=operator, progress=context.progress)
+    checked = check_image(session, progress=context.progress)
     return replace(context, session=session, checked=checked)
 
 

@@ -64,22 +64,43 @@ class RoiSpec:
 
 @dataclass(frozen=True)
 class LesionJob:
-    """One lesion to segment: ``method`` None means the protocol's default method."""
+    """One lesion to segment: ``method`` None means the protocol's default method.
+
+    ``mask`` (with ``label``) is the final segment drawn or corrected by hand (e.g. in Slicer's Segment
+    Editor): with seeds, the method runs first and the mask's differences are recorded as manual edits;
+    without seeds the lesion is manual from the start.
+    """
 
     name: str
-    seeds: tuple[Point, ...]
+    seeds: tuple[Point, ...] = ()
     method: Optional[str] = None
     background_seeds: tuple[Point, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    mask: Optional[str] = None
+    label: int = 1
 
-    def to_dict(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"name": self.name, "seeds": [list(seed) for seed in self.seeds]}
+    @classmethod
+    def from_dict(cls, item: Mapping[str, Any]) -> "LesionJob":
+        """A lesion of a validated session document."""
+        return cls(name=item["name"], method=item.get("method"),
+                   seeds=tuple(tuple(map(float, seed)) for seed in item.get("seeds", ())),
+                   background_seeds=tuple(tuple(map(float, seed)) for seed in item.get("background_seeds", ())),
+                   parameters=dict(item.get("parameters", {})), mask=item.get("mask"), label=int(item.get("label", 1)))
+
+    def to_dict(self, paths: Optional["PathStyle"] = None) -> dict[str, Any]:
+        document: dict[str, Any] = {"name": self.name}
+        if self.seeds or not self.mask:
+            document["seeds"] = [list(seed) for seed in self.seeds]
         if self.method:
             document["method"] = self.method
         if self.background_seeds:
             document["background_seeds"] = [list(seed) for seed in self.background_seeds]
         if self.parameters:
             document["parameters"] = dict(self.parameters)
+        if self.mask:
+            document["mask"] = (paths or str)(self.mask)
+            if self.label != 1:
+                document["label"] = self.label
         return document
 
 
@@ -144,12 +165,7 @@ class Session:
             registry=document["operator"].get("registry"),
             lesion_roi=_roi_spec(rois.get("lesion")), background_roi=_roi_spec(rois.get("background")),
             reference_tissue=document.get("reference_tissue"), override=document.get("override"),
-            lesions=tuple(LesionJob(name=item["name"], method=item.get("method"),
-                                    seeds=tuple(tuple(map(float, seed)) for seed in item["seeds"]),
-                                    background_seeds=tuple(tuple(map(float, seed))
-                                                           for seed in item.get("background_seeds", ())),
-                                    parameters=dict(item.get("parameters", {})))
-                          for item in document["lesions"]),
+            lesions=tuple(LesionJob.from_dict(item) for item in document["lesions"]),
             radiomics=document.get("radiomics", True), deidentify=document.get("deidentify", False),
             inputs=dict(document.get("inputs", {})), created_at=document.get("created_at"),
             software=dict(document.get("software", {})))
@@ -176,7 +192,7 @@ class Session:
         for key in ("reference_tissue", "override"):
             if getattr(self, key):
                 document[key] = getattr(self, key)
-        document["lesions"] = [lesion.to_dict() for lesion in self.lesions]
+        document["lesions"] = [lesion.to_dict(paths) for lesion in self.lesions]
         document["radiomics"] = self.radiomics
         document["deidentify"] = self.deidentify
         if self.inputs:
@@ -282,12 +298,22 @@ def resolve_operator(session: Session) -> Any:
     return OperatorRegistry.open(registry).get(session.operator)
 
 
-def check_image(session: Session, *, operator: Any = None, progress: Optional[ProgressCallback] = None) -> CheckedImage:
+def check_image(session: Session, *, operator: Any = None, loaded: Any = None,
+                progress: Optional[ProgressCallback] = None) -> CheckedImage:
+    """``evaluate_image`` that raises ``GateFailedError`` when the gate blocks segmentation (no override)."""
+    checked = evaluate_image(session, operator=operator, loaded=loaded, progress=progress)
+    checked.gate.verdict.require_segmentation_allowed()
+    return checked
+
+
+def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None,
+                   progress: Optional[ProgressCallback] = None) -> CheckedImage:
     """Load the image and run the protocol's gate with the session's ROIs and operator.
 
-    ``operator`` (an ``Operator``) replaces the registry lookup (the demo's in-memory reader). Training is
+    ``operator`` (an ``Operator``) replaces the registry lookup (the demo's in-memory reader); ``loaded`` (a
+    ``LoadedImage`` of ``session.image``) saves reading the image again (Slicer's guided session). Training is
     judged on the session's creation day when it has one, so a regenerated report states what held then.
-    Raises ``GateFailedError`` when the gate blocks segmentation and no override is recorded.
+    A failed gate is returned, not raised: an interactive reader sees every item before deciding.
     """
     from StandardSegLib.gate import evaluate_gate
     from StandardSegLib.imaging import load_image
@@ -299,14 +325,13 @@ def check_image(session: Session, *, operator: Any = None, progress: Optional[Pr
     rule = protocol.operator_training
     day = dt.datetime.fromisoformat(session.created_at).date() if session.created_at else None
     training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
-    loaded = load_image(session.resolve(session.image), series_uid=session.series_uid, progress=progress)
+    loaded = loaded or load_image(session.resolve(session.image), series_uid=session.series_uid, progress=progress)
     evaluation = evaluate_gate(protocol, loaded, lesion=_roi_input(session, loaded.image, session.lesion_roi, "lesion"),
                                background=_roi_input(session, loaded.image, session.background_roi, "background"),
                                reference_name=session.reference_tissue, training=training)
     if session.override:
         evaluation = dataclasses.replace(evaluation,
                                          verdict=evaluation.verdict.with_override(operator.name, session.override))
-    evaluation.verdict.require_segmentation_allowed()
     if evaluation.suv is not None:
         values_image, units = apply_suv(loaded.image, evaluation.suv), evaluation.suv.suv_type
     else:
@@ -338,70 +363,107 @@ def segment_lesions(session: Session, checked: CheckedImage,
     A lesion the method cannot segment (``InputError``, e.g. no voxel above threshold) is returned with the
     reason rather than dropped; callers decide whether that stops them.
     """
-    from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
-    from StandardSegLib.report import LesionReport
-    from StandardSegLib.segmentation import segment
-
-    extractor = source = None
-    if session.radiomics:
-        from StandardSegLib.radiomics import build_extractor, protocol_parameters, run_extractor
-
-        parameters, source = protocol_parameters(checked.protocol)
-        extractor = build_extractor(parameters, source)
-    gate, reference = checked.gate, checked.gate.reference
+    radiomics = radiomics_extractor(checked.protocol) if session.radiomics else None
     outcomes = []
     for number, lesion in enumerate(session.lesions):
         report(progress, number / len(session.lesions), f"lesion {lesion.name}")
         try:
-            result = segment(checked.values_image, protocol=checked.protocol, verdict=gate.verdict,
-                             method=lesion.method or checked.protocol.default_segmentation_method, units=checked.units,
-                             seeds_lps=lesion.seeds, background_seeds_lps=lesion.background_seeds,
-                             parameters=lesion.parameters, background=reference, operator=checked.operator.name,
-                             roi_modality=checked.loaded.record.modality or "unknown")
+            result = lesion_segment(session, checked, lesion)
         except InputError as error:
             outcomes.append(LesionOutcome(lesion.name, error=str(error)))
             continue
-        measured = measure_lesion(checked.values_image, result.mask, 1, checked.units, mask_name=lesion.name)
-        ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
-                  if reference is not None else None)
-        features = (run_extractor(extractor, checked.values_image, result.mask, label=1, source=source,
-                                  mask_name=lesion.name) if extractor is not None else None)
-        outcomes.append(LesionOutcome(lesion.name, LesionReport(name=lesion.name, segment=result, measurements=measured,
-                                                                reference_ratios=ratios, radiomics=features)))
+        outcomes.append(LesionOutcome(lesion.name, lesion_report(checked, lesion.name, result, radiomics)))
     report(progress, 1.0, "lesions done")
     return tuple(outcomes)
 
 
+def lesion_segment(session: Session, checked: CheckedImage, lesion: LesionJob) -> Any:
+    """The ``Segment`` of one lesion: its method from its seeds, then edits up to its ``mask`` if it has one."""
+    from StandardSegLib.imaging import read_mask_file
+    from StandardSegLib.segmentation import edit_to_match, segment
+    from StandardSegLib.segmentation.registry import MANUAL_METHOD
+
+    method = (lesion.method or checked.protocol.default_segmentation_method) if lesion.seeds else MANUAL_METHOD
+    result = segment(checked.values_image, protocol=checked.protocol, verdict=checked.gate.verdict, method=method,
+                     units=checked.units, seeds_lps=lesion.seeds, background_seeds_lps=lesion.background_seeds,
+                     parameters=lesion.parameters, background=checked.gate.reference, operator=checked.operator.name,
+                     roi_modality=checked.loaded.record.modality or "unknown")
+    if lesion.mask:
+        mask_name = Path(lesion.mask).name
+        result = edit_to_match(result, read_mask_file(session.resolve(lesion.mask)), mask_name, lesion.label)
+    return result
+
+
+def radiomics_extractor(protocol: Any) -> tuple[Any, Any]:
+    """(pyradiomics extractor, parameter source) built once from the protocol's radiomics settings."""
+    from StandardSegLib.radiomics import build_extractor, protocol_parameters
+
+    parameters, source = protocol_parameters(protocol)
+    return build_extractor(parameters, source), source
+
+
+def lesion_report(checked: CheckedImage, name: str, result: Any, radiomics: Optional[tuple[Any, Any]] = None) -> Any:
+    """Measure one segment (``LesionReport``): lesion measurements, reference-tissue ratios, radiomics if an
+    extractor is given (``radiomics_extractor``)."""
+    from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
+    from StandardSegLib.report import LesionReport
+
+    reference = checked.gate.reference
+    measured = measure_lesion(checked.values_image, result.mask, 1, checked.units, mask_name=name)
+    ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
+              if reference is not None else None)
+    features = None
+    if radiomics is not None:
+        from StandardSegLib.radiomics import run_extractor
+
+        extractor, source = radiomics
+        features = run_extractor(extractor, checked.values_image, result.mask, label=1, source=source, mask_name=name)
+    return LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios, radiomics=features)
+
+
 def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequence[Path] = ()) -> Session:
-    """``session`` with what this run recorded: pinned protocol, input hashes, creation time, software."""
+    """``session`` with what this run recorded: pinned protocol, input hashes, creation time, software.
+
+    A hash the session already holds is reused (it was taken when the file was read, or checked by
+    ``check_inputs``), so every input is read once per run.
+    """
     from StandardSegLib.report import software_versions
     from StandardSegLib.report.report_json import sha256_of
 
-    read = (*checked.loaded.source_files, *checked.roi_files, *extra_inputs)
+    masks = (session.resolve(lesion.mask) for lesion in session.lesions if lesion.mask)
+    read = (*checked.loaded.source_files, *checked.roi_files, *masks, *extra_inputs)
     files = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in read)
     return dataclasses.replace(
         session, protocol_version=checked.protocol.version, protocol_sha256=checked.protocol.content_sha256,
-        inputs={str(path): sha256_of(path) for path in files},
+        inputs={str(path): session.inputs.get(str(path)) or sha256_of(path) for path in files},
         created_at=session.created_at or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         software=software_versions())
 
 
 def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequence[Any], relative_to: Path, *,
-                          started_at: dt.datetime, context: Optional[Mapping[str, Any]] = None) -> Any:
-    """The ``ReportInputs`` of a recorded session; input paths are written relative to ``relative_to``."""
+                          started_at: dt.datetime, context: Optional[Mapping[str, Any]] = None,
+                          display: Optional[Mapping[str, Any]] = None) -> Any:
+    """The ``ReportInputs`` of a recorded session; input paths are written relative to ``relative_to``.
+
+    The session's recorded hashes are reused, so no input is read twice. ``display`` carries what the viewer
+    recorded: ``{"preset": organ, "deviations": [...]}`` (Slicer's guided session).
+    """
     from StandardSegLib.report import ReportInputs
 
+    names = {path: _relative(path, Path(relative_to).absolute()) for path in session.inputs}
+    display = display or {}
     return ReportInputs(
         loaded=checked.loaded, values_image=checked.values_image, units=checked.units, protocol=checked.protocol,
-        gate=checked.gate, lesions=tuple(lesions),
-        input_files={_relative(path, Path(relative_to).absolute()): Path(path) for path in session.inputs},
+        gate=checked.gate, lesions=tuple(lesions), input_files={name: Path(path) for path, name in names.items()},
+        input_sha256={names[path]: digest for path, digest in session.inputs.items()},
         started_at=started_at, operator=checked.operator, training=checked.training,
+        window_deviations=tuple(display.get("deviations", ())), window_preset_organ=display.get("preset"),
         context=to_jsonable(dict(context or {})))
 
 
 def write_session_bundle(session: Session, checked: CheckedImage, lesions: Sequence[Any], target: str | os.PathLike,
                          *, started_at: dt.datetime, overwrite: bool = False, deidentify: bool = False,
-                         context: Optional[Mapping[str, Any]] = None,
+                         context: Optional[Mapping[str, Any]] = None, display: Optional[Mapping[str, Any]] = None,
                          progress: Optional[ProgressCallback] = None) -> Any:
     """Write the report bundle (``StandardSegLib.report``) plus ``session.json``, atomically, to ``target``.
 
@@ -409,26 +471,15 @@ def write_session_bundle(session: Session, checked: CheckedImage, lesions: Seque
     report.json (paths relative to the bundle's parent folder) and session.json (relative to the bundle).
     De-identified, session.json leaves out the series UID (regenerating then needs a single-series folder).
     """
-    from StandardSegLib.report import write_atomically, write_report_bundle
+    from StandardSegLib.report import write_report_bundle
 
     target = Path(target).absolute()
     inputs = session_report_inputs(session, checked, lesions, target.parent, started_at=started_at,
-                                   context={**(context or {}), "session_file": SESSION_JSON})
+                                   context={**(context or {}), "session_file": SESSION_JSON}, display=display)
     stored = session if not deidentify else dataclasses.replace(session, series_uid=None, deidentify=True)
     document = stored.to_dict(paths=lambda text: _relative(session.resolve(text), target))
-    result = {}
-
-    def fill(staging: Path) -> None:
-        inner = staging / "bundle"
-        result["bundle"] = write_report_bundle(inputs, inner, deidentify=deidentify, progress=progress)
-        for item in inner.iterdir():
-            item.rename(staging / item.name)
-        inner.rmdir()
-        (staging / SESSION_JSON).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-
-    previous = write_atomically(target, fill, overwrite=overwrite)
-    files = tuple(sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()))
-    return dataclasses.replace(result["bundle"], path=target, files=files, previous=previous)
+    return write_report_bundle(inputs, target, overwrite=overwrite, deidentify=deidentify, progress=progress,
+                               extra_files={SESSION_JSON: json.dumps(document, indent=2) + "\n"})
 
 
 def _relative(path: str | os.PathLike, start: Path) -> str:
@@ -457,8 +508,10 @@ def run_session(session: Session, out_dir: str | os.PathLike, overwrite: bool = 
         raise InputError(f"lesion {failed.name}: {failed.error}")
     recorded_files = [session.resolve(path) for path in session.inputs]
     recorded = recorded_session(session, checked, extra_inputs=recorded_files)
-    if recorded_files and set(recorded.inputs) != set(map(str, recorded_files)):
-        new = sorted(set(recorded.inputs) - set(map(str, recorded_files)))
+    # A lesion mask stored beside the session (a bundle's own segments/) belongs to the session, not its inputs.
+    masks = {str(session.resolve(lesion.mask)) for lesion in session.lesions if lesion.mask}
+    new = sorted(set(recorded.inputs) - set(map(str, recorded_files)) - masks)
+    if recorded_files and new:
         raise InputError(f"image {session.image}: the session recorded {len(recorded_files)} input file(s), "
                          f"found new file(s) read now, e.g. {new[0]}")
     return write_session_bundle(recorded, checked, [outcome.report for outcome in outcomes], target,

@@ -8,12 +8,13 @@ unless asked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.jsonable import to_jsonable
@@ -38,7 +39,7 @@ def stored_session(scene: Any) -> Optional[dict]:
 
 def save_bundle(context: Any, path: Path | str, overwrite: bool = False) -> Path:
     """Write the whole scene (data files included) to ``path`` (.mrb)."""
-    path = Path(path)
+    path = Path(path).absolute()  # Slicer resolves relative paths against its own working folder
     if path.suffix.lower() != ".mrb":
         raise InputError(f"scene bundle {path}: expected a name ending in .mrb")
     if path.exists() and not overwrite:
@@ -51,8 +52,10 @@ def save_bundle(context: Any, path: Path | str, overwrite: bool = False) -> Path
         if not context.application_logic.SaveSceneToSlicerDataBundleDirectory(str(scene_dir)):
             raise InputError(f"{path}: Slicer could not save the scene")
         packed = work / path.name
-        if not context.application_logic.Zip(str(packed), str(scene_dir)):
-            raise InputError(f"{path}: Slicer could not pack the scene")
+        with _captured_vtk_output() as messages:
+            packed_ok = context.application_logic.Zip(str(packed), str(scene_dir))
+        if not packed_ok:
+            raise InputError(f"{path}: Slicer could not pack the scene ({messages.GetOutput().strip()[-300:]})")
         os.replace(packed, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -61,13 +64,28 @@ def save_bundle(context: Any, path: Path | str, overwrite: bool = False) -> Path
 
 def load_bundle(context: Any, path: Path | str, unpack_dir: Path | str) -> Optional[dict]:
     """Load a .mrb into the context's scene (unpacked under ``unpack_dir``); returns its session document."""
-    path = Path(path)
+    path, unpack_dir = Path(path).absolute(), Path(unpack_dir).absolute()
     if not path.is_file():
         raise InputError(f"scene bundle {path} does not exist")
     Path(unpack_dir).mkdir(parents=True, exist_ok=True)
     if not context.application_logic.OpenSlicerDataBundle(str(path), str(unpack_dir)):
         raise InputError(f"{path}: Slicer could not open it as a scene bundle")
     return stored_session(context.scene)
+
+
+@contextlib.contextmanager
+def _captured_vtk_output() -> Iterator[Any]:
+    """VTK's output window swapped for a string buffer: Slicer's Zip reports every file it adds as "Info",
+    which would flood a console or test log; the text is kept for the error message if packing fails."""
+    import vtk
+
+    previous = vtk.vtkOutputWindow.GetInstance()
+    buffer = vtk.vtkStringOutputWindow()
+    vtk.vtkOutputWindow.SetInstance(buffer)
+    try:
+        yield buffer
+    finally:
+        vtk.vtkOutputWindow.SetInstance(previous)
 
 
 def _session_node(scene: Any) -> Any:

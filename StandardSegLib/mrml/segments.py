@@ -15,7 +15,7 @@ import vtk
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.measure import GRID_TOLERANCE
-from StandardSegLib.mrml.volumes import image_from_volume_node
+from StandardSegLib.mrml.volumes import image_from_volume_node, set_geometry_from_volume_node
 
 #: Every tag SegmentProvenance.tags() may write (vtkSegment cannot list its tags from Python, so reading them
 #: back needs the names; Testing/test_mrml_segments.py keeps this list in step with tags()).
@@ -61,3 +61,35 @@ def _same_geometry(a: sitk.Image, b: sitk.Image) -> bool:
     return (np.allclose(a.GetSpacing(), spacing, rtol=GRID_TOLERANCE)
             and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GRID_TOLERANCE * spacing.min())
             and np.allclose(a.GetDirection(), b.GetDirection(), atol=GRID_TOLERANCE))
+
+
+def segment_ids(segmentation_node: Any) -> list[str]:
+    """The segment ids of a segmentation node, in display order."""
+    segmentation = segmentation_node.GetSegmentation()
+    return [segmentation.GetNthSegmentID(index) for index in range(segmentation.GetNumberOfSegments())]
+
+
+def mask_from_segment(segmentation_node: Any, segment_id: str, reference_volume: Any) -> sitk.Image:
+    """One segment as a binary uint8 mask on ``reference_volume``'s grid (LPS geometry), whatever its
+    labelmap's own extent: what the reader drew, voxel by voxel, ready for the library to measure.
+
+    Exported through a temporary labelmap node (``ExportSegmentsToLabelmapNode``), which works on any scene;
+    ``slicer.util.arrayFromSegmentBinaryLabelmap`` needs the desktop's global scene.
+    """
+    import slicer
+
+    scene = reference_volume.GetScene()
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "StandardSeg export")
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(segment_id)
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+                segmentation_node, ids, labelmap, reference_volume):
+            raise InputError(f"segment '{segment_id}' of '{segmentation_node.GetName()}' could not be exported "
+                             f"onto the grid of '{reference_volume.GetName()}'")
+        array = slicer.util.arrayFromVolume(labelmap)
+        mask = sitk.GetImageFromArray((np.asarray(array) != 0).astype(np.uint8))
+    finally:
+        scene.RemoveNode(labelmap)
+    set_geometry_from_volume_node(mask, reference_volume)
+    return mask

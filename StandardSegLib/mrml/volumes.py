@@ -22,6 +22,12 @@ _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 def image_from_volume_node(volume_node: Any) -> sitk.Image:
     """A SimpleITK copy of a scalar volume node's voxels, with its geometry converted to LPS."""
     image = sitk.GetImageFromArray(np.array(slicer.util.arrayFromVolume(volume_node), copy=True))
+    set_geometry_from_volume_node(image, volume_node)
+    return image
+
+
+def set_geometry_from_volume_node(image: sitk.Image, volume_node: Any) -> None:
+    """Give ``image`` (same size as the node's voxels) the node's spacing, direction and origin in LPS."""
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
     ijk_to_ras = np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
@@ -30,7 +36,6 @@ def image_from_volume_node(volume_node: Any) -> sitk.Image:
     image.SetSpacing(tuple(float(value) for value in spacing))
     image.SetDirection(tuple(float(value) for value in (columns / spacing).ravel()))
     image.SetOrigin(tuple(float(value) for value in _RAS_TO_LPS @ ijk_to_ras[:3, 3]))
-    return image
 
 
 def volume_node_from_image(scene: Any, image: sitk.Image, name: str, node_class: str = "vtkMRMLScalarVolumeNode") -> Any:

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import pydicom
 import pydicom.errors
@@ -47,11 +47,13 @@ class BundleResult:
 
 def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, overwrite: bool = False,
                         deidentify: bool = False, salt: Optional[str] = None,
+                        extra_files: Optional[Mapping[str, str]] = None,
                         progress: Optional[ProgressCallback] = None) -> BundleResult:
     """Write the bundle for ``inputs`` to folder ``target`` (see the module docstring for the guarantees).
 
     ``deidentify`` drops patient identifiers and replaces UIDs by hashes salted with ``salt`` (random when
-    None) in every file, DICOM included. Raises ``InputError`` if ``target`` exists and not ``overwrite``, or
+    None) in every file, DICOM included. ``extra_files`` (relative path -> text, e.g. the session.json a
+    session adds) are written into the bundle first, so report.json lists them among its outputs. Raises ``InputError`` if ``target`` exists and not ``overwrite``, or
     lies in an input folder.
     """
     target = Path(target).absolute()
@@ -60,6 +62,9 @@ def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, over
     deidentifier = Deidentifier.from_datasets(_identifying_datasets(inputs), salt) if deidentify else None
 
     def fill(staging: Path) -> None:
+        for name, text in (extra_files or {}).items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(text, encoding="utf-8")
         lesions = _deidentified_lesions(inputs.lesions, deidentifier)
         if lesions:
             (staging / SEGMENTS_DIR).mkdir()

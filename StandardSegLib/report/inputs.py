@@ -39,6 +39,8 @@ class ReportInputs:
     ``values_image`` is the image the lesions were measured on (SUV for PET), on the grid of ``loaded``;
     ``input_files`` maps the path written into the report (relative, never absolute) to the file hashed.
     ``operator`` is a ``StandardSegLib.operators.Operator`` and ``training`` its ``TrainingStatus`` (or None).
+    ``input_sha256`` holds hashes a caller has just taken (a session records them), so large inputs are read
+    once; any input file missing from it is hashed when the report is built.
     """
 
     loaded: Any  # StandardSegLib.imaging.LoadedImage
@@ -52,6 +54,8 @@ class ReportInputs:
     operator: Any = None
     training: Any = None
     window_deviations: tuple[Mapping[str, Any], ...] = ()
+    window_preset_organ: Optional[str] = None  # the preset the reader worked with; None: the protocol default
+    input_sha256: Mapping[str, str] = field(default_factory=dict)  # report path -> SHA-256 already computed
     context: Mapping[str, Any] = field(default_factory=dict)  # e.g. the demo's truth and pipeline steps
 
     @property

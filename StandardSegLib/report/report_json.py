@@ -61,7 +61,8 @@ def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
     """The report document (plain JSON values), de-identified when ``deidentifier`` is given, validated."""
     finished = finished_at or dt.datetime.now().astimezone()
     protocol = inputs.protocol
-    preset = protocol.default_window_preset
+    preset = (protocol.window_presets[inputs.window_preset_organ] if inputs.window_preset_organ
+              else protocol.default_window_preset)
     window, level = preset.to_intensity_window(_values(inputs))
     document = {
         "schema": SCHEMA_ID,
@@ -76,7 +77,8 @@ def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
         "image": inputs.loaded.record.to_dict(),
         "operator": _operator(inputs),
         "segments": [_segment(number, lesion) for number, lesion in enumerate(inputs.lesions, start=1)],
-        "inputs": [{"path": name, "sha256": sha256_of(path)} for name, path in sorted(inputs.input_files.items())],
+        "inputs": [{"path": name, "sha256": inputs.input_sha256.get(name) or sha256_of(path)}
+                   for name, path in sorted(inputs.input_files.items())],
         "software": software_versions(),
         "outputs": sorted(outputs),
         "context": dict(inputs.context),

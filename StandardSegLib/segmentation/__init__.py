@@ -13,7 +13,7 @@ Public API:
 """
 
 from StandardSegLib.segmentation.engine import allowed_methods, check_method_allowed, segment
-from StandardSegLib.segmentation.manual_edits import add_mask, erase_sphere, paint_sphere, subtract_mask
+from StandardSegLib.segmentation.manual_edits import add_mask, edit_to_match, erase_sphere, paint_sphere, subtract_mask
 from StandardSegLib.segmentation.mask_files import provenance_path, write_segment
 from StandardSegLib.segmentation.multimodality import Alignment, onto_primary_grid
 from StandardSegLib.segmentation.provenance import (ALGORITHM_TYPES, AUTOMATIC, MANUAL, SEMIAUTOMATIC,
@@ -22,6 +22,6 @@ from StandardSegLib.segmentation.registry import METHODS
 
 __all__ = [
     "ALGORITHM_TYPES", "AUTOMATIC", "Alignment", "MANUAL", "METHODS", "ProcessingStep", "SEMIAUTOMATIC", "Segment",
-    "SegmentProvenance", "add_mask", "allowed_methods", "check_method_allowed", "erase_sphere",
+    "SegmentProvenance", "add_mask", "allowed_methods", "check_method_allowed", "edit_to_match", "erase_sphere",
     "onto_primary_grid", "paint_sphere", "provenance_path", "segment", "subtract_mask", "write_segment",
 ]

@@ -61,3 +61,20 @@ def _aligned(segment: Segment, other: sitk.Image, description: str,
     mask, notes = align_mask(other, segment.mask, description)
     selected = (mask == label) if label is not None else (mask != 0)
     return binary(selected), notes
+
+
+def edit_to_match(segment: Segment, target: sitk.Image, description: str, label: Optional[int] = None) -> Segment:
+    """``segment`` edited until it equals ``target`` (a mask drawn or corrected elsewhere, e.g. in Slicer's
+    Segment Editor): voxels only in ``target`` are added, voxels only in ``segment`` removed, each change a
+    MANUAL step naming ``description``. An unchanged mask gets no step, so its provenance stays as it was.
+    """
+    aligned, notes = _aligned(segment, target, description, label)
+    added = binary(aligned & (1 - segment.mask))
+    removed = binary(segment.mask & (1 - aligned))
+    if voxel_count(added):
+        segment = _edited(segment, binary(segment.mask | added), "add mask", mask_file=description, label=label,
+                          notes=notes)
+    if voxel_count(removed):
+        segment = _edited(segment, binary(segment.mask & (1 - removed)), "subtract mask", mask_file=description,
+                          label=label, notes=notes)
+    return segment

@@ -119,6 +119,16 @@ class SegmentProvenance:
             tags["StandardSeg.gate_override_reason"] = override
         return tags
 
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> "SegmentProvenance":
+        """The provenance ``to_dict`` wrote (e.g. kept in a saved Slicer scene), so it survives save/reload."""
+        fields = dict(document)
+        fields.pop("gate_override_reason", None)  # derived from ``gate``
+        fields["seeds_lps"] = tuple(tuple(point) for point in fields["seeds_lps"])
+        fields["background_seeds_lps"] = tuple(tuple(point) for point in fields["background_seeds_lps"])
+        fields["steps"] = tuple(ProcessingStep(**step) for step in fields["steps"])
+        return cls(**fields)
+
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({
             "method": self.method,

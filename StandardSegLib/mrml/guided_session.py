@@ -1,0 +1,595 @@
+"""The guided session on an MRML scene: architecture.md's seven steps, driven by the Slicer module, the
+Python console and the tests alike.
+
+1. study: the image is read twice, on purpose - by Slicer's Volumes logic (what the reader sees) and by
+   ``StandardSegLib.imaging`` (headers, exact per-slice rescale, SUV). The two must agree on the grid, or
+   the session refuses the image: a lesion drawn on one grid must be measured on the same voxels.
+2. check: the protocol's gate with lesion/background ROIs placed as markups (a reader can move them);
+   an override needs a written reason.
+3. display: the protocol's window preset applied and held (``WindowPresetHold``).
+4. reference: the reference tissue (e.g. the PERCIST liver sphere) measured by the gate.
+5. segment: library methods into one segmentation node (provenance as segment tags) and the Segment Editor.
+6. validate: agreement with reference segmentations.
+7. report: the bundle, exported from what the scene holds at that moment, plus ``.mrb`` save/resume.
+
+For PET the values lesions are measured and shown on are SUV: the session adds an SUV volume node (from the
+library's exact conversion) and works on it, so window presets, thresholds and measurements share units.
+
+The state is one session document (``document()``, stored in the scene by ``save_scene``), so a saved scene
+is enough to resume; library segments are re-run on resume and must reproduce their recorded voxel count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+import vtk
+
+from StandardSegLib.errors import InputError
+from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.roi import SphereROI
+
+STEPS = ("study", "check", "display", "reference", "segment", "validate", "report")
+SCENE_SESSION_SCHEMA = "standardseg.scene-session/1"
+#: Segment colours (RGB 0-1), cycled; distinct enough for a handful of lesions side by side.
+SEGMENT_COLORS = ((0.90, 0.30, 0.20), (0.20, 0.60, 0.90), (0.95, 0.75, 0.10), (0.40, 0.80, 0.35),
+                  (0.70, 0.40, 0.85), (0.95, 0.50, 0.70))
+ROI_ROLES = ("lesion", "background")
+#: Relative agreement required between Slicer's and the library's voxel values (float32 rounding).
+_VALUE_TOLERANCE = 1e-5
+_SEGMENT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class GuidedSession:
+    """One reader's session on one image under one protocol. Create it with :meth:`start` or :meth:`resume`."""
+
+    def __init__(self, context: Any, job: Any, protocol: Any, operator: Any, training: Any) -> None:
+        self.context = context
+        self.job = job  # StandardSegLib.session.Session: image, protocol, operator, ROIs, lesions
+        self.protocol = protocol
+        self.operator = operator
+        self.training = training
+        self.loaded: Any = None  # LoadedImage
+        self.volume_node: Any = None
+        self.values_node: Any = None
+        self.checked: Any = None  # session.CheckedImage
+        self.roi_nodes: dict[str, Any] = {}
+        self.segmentation_node: Any = None
+        self.hold: Any = None
+        self.preset_organ: Optional[str] = None
+        self.validation: list[dict[str, Any]] = []
+        self.bundle: Any = None
+        self._past_deviations: list[dict[str, Any]] = []
+        self._values_are_suv = False
+        self._library_segments: dict[str, tuple[Any, Any]] = {}  # segment id -> (LesionJob, Segment)
+
+    # --- 1. study ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, context: Any, protocol_id: str, operator_name: Optional[str] = None, *,
+              registry: Optional[str] = None, operator: Any = None) -> "GuidedSession":
+        """A session for ``protocol_id`` read by ``operator_name`` from ``registry`` (default: the user's
+        operator registry), or by ``operator`` (an ``Operator`` object, e.g. the demo's reader)."""
+        from StandardSegLib.session import Session, pinned_protocol, resolve_operator
+
+        name = operator.name if operator is not None else operator_name
+        if not name:
+            raise InputError("operator: expected the name of a trained operator (see 'standardseg operators list')")
+        job = Session(base_dir=Path.cwd(), image="", protocol_id=protocol_id, operator=name, lesions=(),
+                      registry=str(Path(registry).absolute()) if registry else None)
+        protocol = pinned_protocol(job)
+        operator = operator or resolve_operator(job)
+        return cls(context, job, protocol, operator, _training(protocol, operator))
+
+    def load_image(self, path: str | Path, series_uid: Optional[str] = None,
+                   progress: Optional[ProgressCallback] = None) -> Any:
+        """Load a DICOM folder/file or an image file through Slicer's Volumes logic and the library.
+
+        A folder with several series needs ``series_uid`` (the error lists them). Returns the volume node.
+        """
+        from StandardSegLib.imaging import load_image
+
+        loaded = load_image(path, series_uid=series_uid, progress=_part(progress, 0.0, 0.7))
+        report(progress, 0.7, "loading into the scene")
+        name = _volume_name(loaded, Path(path))
+        if loaded.record.source_format.startswith("dicom"):
+            files = vtk.vtkStringArray()
+            for file in loaded.source_files:
+                files.InsertNextValue(str(Path(file).absolute()))
+            node = self.context.volumes_logic.AddArchetypeVolume(files.GetValue(0), name, 0, files)
+        else:
+            node = self.context.volumes_logic.AddArchetypeVolume(str(Path(path).absolute()), name)
+        if node is None:
+            raise InputError(f"{path}: Slicer's Volumes logic could not read it as an image volume")
+        self._attach(node, loaded, Path(path).absolute(), series_uid or _series_uid(loaded))
+        report(progress, 1.0, "image loaded")
+        return node
+
+    def use_volume(self, volume_node: Any, progress: Optional[ProgressCallback] = None) -> Any:
+        """Work on a volume already in the scene (e.g. loaded by Slicer's DICOM module): the library reads
+        the files behind it (``volume_source_files``) and both readings must agree."""
+        from StandardSegLib.imaging import load_image
+        from StandardSegLib.mrml.volumes import volume_source_files
+
+        files = [Path(name) for name in volume_source_files(volume_node)]
+        series_uid = _dicom_series_uid(files[0])
+        path = files[0].parent if series_uid else files[0]
+        loaded = load_image(path, series_uid=series_uid, progress=progress)
+        self._attach(volume_node, loaded, path.absolute(), series_uid)
+        return volume_node
+
+    def _attach(self, node: Any, loaded: Any, path: Path, series_uid: Optional[str]) -> None:
+        from StandardSegLib.mrml.volumes import image_from_volume_node
+        from StandardSegLib.report.report_json import sha256_of
+
+        seen = image_from_volume_node(node)
+        _require_same_grid(seen, loaded.image, node.GetName(), path)
+        self.loaded, self.volume_node, self.values_node = loaded, node, node
+        if not _same_values(seen, loaded.image):
+            # e.g. per-slice rescale slopes Slicer's reader rounded: measure and show the library's values.
+            self.values_node = self._values_volume(loaded.image, f"{node.GetName()} (rescaled)")
+        files = dict.fromkeys(Path(file).absolute() for file in loaded.source_files)
+        self.job = dataclasses.replace(self.job, base_dir=path.parent, image=str(path), series_uid=series_uid,
+                                       inputs={str(file): sha256_of(file) for file in files})
+        self.checked = None
+        self._values_are_suv = False
+
+    def _values_volume(self, image: sitk.Image, name: str) -> Any:
+        from StandardSegLib.mrml.volumes import volume_node_from_image
+
+        return volume_node_from_image(self.context.scene, image, name)
+
+    # --- 2. image check ---------------------------------------------------------------------------------
+
+    def place_roi(self, role: str, center_lps: Sequence[float], diameter_mm: Optional[float] = None,
+                  reference_tissue: Optional[str] = None) -> Any:
+        """Place (or move) the ``role`` ROI ("lesion" or "background") as a sphere markup; returns the node.
+
+        The background sphere's diameter defaults to the protocol's reference tissue (e.g. 30 mm liver).
+        """
+        from StandardSegLib.mrml.roi_markups import DIAMETER_ATTRIBUTE, add_sphere_markup
+
+        if role not in ROI_ROLES:
+            raise InputError(f"ROI role: expected one of {', '.join(ROI_ROLES)}, found {role!r}")
+        if diameter_mm is None:
+            diameter_mm = self._default_diameter(role, reference_tissue)
+        sphere = SphereROI(tuple(float(value) for value in center_lps), float(diameter_mm))
+        node = self.roi_nodes.get(role)
+        if node is None:
+            node = add_sphere_markup(self.context.scene, sphere, f"StandardSeg {role} ROI", role)
+            self.roi_nodes[role] = node
+        else:
+            x, y, z = sphere.center_lps
+            node.SetNthControlPointPositionWorld(0, -x, -y, z)
+            node.SetAttribute(DIAMETER_ATTRIBUTE, f"{sphere.diameter_mm:g}")
+        return node
+
+    def _default_diameter(self, role: str, reference_tissue: Optional[str]) -> float:
+        entries = self.protocol.reference_tissue
+        entry = next((item for item in entries if item["name"] == (reference_tissue or entries[0]["name"])), None) \
+            if entries else None
+        if role == "background" and entry is not None and "diameter_mm" in entry:
+            return float(entry["diameter_mm"])
+        raise InputError(f"{role} ROI: expected a diameter in mm (the protocol {self.protocol.id} sets none)")
+
+    def check_image(self, reference_tissue: Optional[str] = None,
+                    progress: Optional[ProgressCallback] = None) -> Any:
+        """Run the protocol's gate on the loaded image with the ROIs as the markups stand now."""
+        from StandardSegLib.mrml.roi_markups import sphere_from_markup
+        from StandardSegLib.session import RoiSpec, evaluate_image
+
+        self._require("study", self.loaded is not None, "load an image first")
+        rois = {}
+        for role, node in self.roi_nodes.items():
+            sphere = sphere_from_markup(node)
+            rois[role] = RoiSpec(sphere=(*sphere.center_lps, sphere.diameter_mm))
+        self.job = dataclasses.replace(self.job, lesion_roi=rois.get("lesion"), background_roi=rois.get("background"),
+                                       reference_tissue=reference_tissue or self.job.reference_tissue)
+        report(progress, 0.1, "image check")
+        checked = evaluate_image(self.job, operator=self.operator, loaded=self.loaded)
+        self._set_checked(checked)
+        report(progress, 1.0, f"gate {checked.gate.verdict.overall}")
+        return checked.gate
+
+    def override_gate(self, reason: str) -> Any:
+        """Allow segmentation despite a failed gate; the reason and the operator go into every segment and
+        the report."""
+        if not reason or not reason.strip():
+            raise InputError("gate override: expected a written reason, found none")
+        self._require("check", self.checked is not None, "check the image first")
+        self.job = dataclasses.replace(self.job, override=reason.strip())
+        return self.check_image()
+
+    def _set_checked(self, checked: Any) -> None:
+        """Keep the check; the first successful SUV conversion of this image gets its SUV volume (ROIs moving
+        later do not change the conversion, so the volume is made once per image)."""
+        self.checked = checked
+        if checked.gate.suv is not None and not self._values_are_suv:
+            self._replace_values_node(checked.values_image, f"{self.volume_node.GetName()} {checked.units}")
+            self._values_are_suv = True
+
+    def _replace_values_node(self, image: sitk.Image, name: str) -> None:
+        if self.values_node is not self.volume_node:
+            self.context.scene.RemoveNode(self.values_node)
+        self.values_node = self._values_volume(image, name)
+        if self.segmentation_node is not None:
+            self.segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(self.values_node)
+
+    @property
+    def gate(self) -> Any:
+        """The latest ``GateEvaluation`` (None before the check)."""
+        return self.checked.gate if self.checked is not None else None
+
+    # --- 3. display -------------------------------------------------------------------------------------
+
+    def hold_window_preset(self, organ: Optional[str] = None) -> Any:
+        """Apply the protocol's preset for ``organ`` (default: the protocol's first) to the values volume and
+        hold it as the protocol's ``display.on_change`` says (revert, or log deviations)."""
+        from StandardSegLib.mrml.window_hold import WindowPresetHold
+
+        self._require("study", self.values_node is not None, "load an image first")
+        organ = organ or self.protocol.default_window_preset.organ
+        presets = self.protocol.window_presets
+        if organ not in presets:
+            raise InputError(f"window preset: expected one of {', '.join(presets)} ({self.protocol.id}), found {organ!r}")
+        preset = presets[organ]
+        suv_factor = None
+        if preset.unit == "SUVbw":
+            if self.checked is None or self.checked.units != "SUVbw":
+                raise InputError(f"window preset '{organ}' is in SUVbw: check the image first so the SUV volume "
+                                 "exists (and the SUV conversion passed)")
+            suv_factor = 1.0  # the values volume already holds SUV
+        self.stop_hold()
+        self.hold = WindowPresetHold(self.values_node, preset, self.protocol.display["on_change"], suv_factor)
+        self.preset_organ = organ
+        return self.hold
+
+    def stop_hold(self) -> None:
+        """Stop watching the window/level (deviations recorded so far are kept)."""
+        if self.hold is not None:
+            self.hold.stop()
+            self._past_deviations += [deviation.to_dict() for deviation in self.hold.deviations]
+            self.hold = None
+
+    @property
+    def deviations(self) -> list[dict[str, Any]]:
+        """Every window/level deviation recorded in this session, oldest first."""
+        current = [deviation.to_dict() for deviation in self.hold.deviations] if self.hold else []
+        return self._past_deviations + current
+
+    # --- 4. reference tissue ----------------------------------------------------------------------------
+
+    @property
+    def reference(self) -> Any:
+        """The reference-tissue measurement of the latest check (``ReferenceMeasurement``), or None."""
+        return self.checked.gate.reference if self.checked is not None else None
+
+    # --- 5. segment -------------------------------------------------------------------------------------
+
+    def allowed_methods(self) -> list[str]:
+        """The library's semi-automatic methods this protocol allows (manual work is the Segment Editor's)."""
+        from StandardSegLib.segmentation import allowed_methods
+        from StandardSegLib.segmentation.registry import MANUAL_METHOD
+
+        return [method for method in allowed_methods(self.protocol) if method != MANUAL_METHOD]
+
+    def ensure_segmentation_node(self) -> Any:
+        """The session's segmentation node (created on the values volume's grid when first needed)."""
+        self._require("study", self.values_node is not None, "load an image first")
+        if self.segmentation_node is None:
+            self.segmentation_node = self.context.add_segmentation(self.values_node, "StandardSeg lesions")
+        return self.segmentation_node
+
+    def segment_lesion(self, name: str, seeds_lps: Sequence[Sequence[float]], method: Optional[str] = None,
+                       parameters: Optional[dict[str, Any]] = None,
+                       background_seeds_lps: Sequence[Sequence[float]] = (),
+                       progress: Optional[ProgressCallback] = None) -> str:
+        """Segment one lesion with a library method from its seeds (LPS mm); returns the segment id."""
+        from StandardSegLib.mrml.segments import add_segment_with_provenance
+        from StandardSegLib.session import LesionJob, lesion_segment
+
+        self._require("check", self.checked is not None, "check the image first")
+        if not seeds_lps:
+            raise InputError(f"lesion '{name}': expected at least one seed point")
+        node = self.ensure_segmentation_node()
+        if node.GetSegmentation().GetSegmentIdBySegmentName(name):
+            raise InputError(f"lesion '{name}': the segmentation already has a segment with that name")
+        lesion = LesionJob(name=_segment_name(name), seeds=tuple(tuple(map(float, seed)) for seed in seeds_lps),
+                           method=method, background_seeds=tuple(tuple(map(float, s)) for s in background_seeds_lps),
+                           parameters=dict(parameters or {}))
+        report(progress, 0.1, f"segmenting {name}")
+        result = lesion_segment(self.job, self.checked, lesion)
+        color = SEGMENT_COLORS[node.GetSegmentation().GetNumberOfSegments() % len(SEGMENT_COLORS)]
+        segment_id = add_segment_with_provenance(self.context, node, self.values_node, result, name, color)
+        self._library_segments[segment_id] = (lesion, result)
+        report(progress, 1.0, f"{name}: {result.provenance.voxel_count} voxels")
+        return segment_id
+
+    @staticmethod
+    def seeds_from_markup(markups_node: Any) -> tuple[tuple[float, float, float], ...]:
+        """The control points of a markups node as LPS seeds (markups are RAS)."""
+        seeds = []
+        for index in range(markups_node.GetNumberOfControlPoints()):
+            ras = [0.0, 0.0, 0.0]
+            markups_node.GetNthControlPointPositionWorld(index, ras)
+            seeds.append((-ras[0], -ras[1], ras[2]))
+        return tuple(seeds)
+
+    def segments(self) -> list[tuple[str, str, Any]]:
+        """(segment id, lesion name, Segment) for every segment the scene holds now.
+
+        A library segment the reader changed in the Segment Editor keeps its method's provenance with the
+        changes appended as MANUAL steps; a segment drawn by hand starts MANUAL (QuantitativeReporting's
+        idea: provenance follows the edits).
+        """
+        from StandardSegLib.mrml.segments import mask_from_segment, segment_ids
+        from StandardSegLib.segmentation import edit_to_match
+        from StandardSegLib.session import LesionJob, lesion_segment
+
+        if self.segmentation_node is None:
+            return []
+        result = []
+        for segment_id in segment_ids(self.segmentation_node):
+            name = _segment_name(self.segmentation_node.GetSegmentation().GetSegment(segment_id).GetName())
+            mask = mask_from_segment(self.segmentation_node, segment_id, self.values_node)
+            lesion, made = self._library_segments.get(segment_id) or (
+                None, lesion_segment(self.job, self.checked, LesionJob(name=name)))
+            result.append((segment_id, name, edit_to_match(made, mask, "Slicer Segment Editor")))
+        return result
+
+    # --- 6. validate ------------------------------------------------------------------------------------
+
+    def validate(self, reference: Any, reference_label: Optional[int] = None) -> list[dict[str, Any]]:
+        """Agreement of each segment with a reference: a segmentation node (segments matched by name) or a
+        mask file (compared with every segment; ``reference_label`` picks one label)."""
+        from StandardSegLib.imaging import read_mask_file
+        from StandardSegLib.mrml.segments import mask_from_segment
+        from StandardSegLib.validation import compare_masks
+
+        segments = self.segments()
+        if not segments:
+            raise InputError("validation: the session has no segment yet")
+        results = []
+        for _segment_id, name, made in segments:
+            if isinstance(reference, (str, Path)):
+                reference_mask, reference_name = read_mask_file(Path(reference)), Path(reference).name
+            else:
+                reference_id = reference.GetSegmentation().GetSegmentIdBySegmentName(name)
+                if not reference_id:
+                    continue
+                reference_mask = mask_from_segment(reference, reference_id, self.values_node)
+                reference_name = f"{reference.GetName()}/{name}"
+            results.append(compare_masks(made.mask, reference_mask, name, reference_name, reference_label).to_dict())
+        if not results:
+            raise InputError(f"validation: no segment of the session has a namesake in '{reference.GetName()}'")
+        self.validation = results
+        return results
+
+    # --- 7. report --------------------------------------------------------------------------------------
+
+    def export_report(self, out_dir: str | Path, *, overwrite: bool = False, deidentify: bool = False,
+                      radiomics: bool = True, progress: Optional[ProgressCallback] = None) -> Any:
+        """Write the report bundle (plus session.json) from what the scene holds now; returns the BundleResult."""
+        from StandardSegLib.session import lesion_report, radiomics_extractor, recorded_session, write_session_bundle
+
+        started = dt.datetime.now().astimezone()
+        self._require("check", self.checked is not None, "check the image first")
+        self.checked.gate.verdict.require_segmentation_allowed()
+        target = Path(out_dir).absolute()
+        segments = self.segments()
+        if not segments:
+            raise InputError("report: the session has no segment; segment at least one lesion first")
+        empty = [name for _id, name, made in segments if made.provenance.voxel_count == 0]
+        if empty:
+            raise InputError(f"report: segment(s) {', '.join(empty)} are empty; remove them or draw them first")
+        extractor = radiomics_extractor(self.protocol) if radiomics else None
+        reports, lesions = [], []
+        for number, (segment_id, name, made) in enumerate(segments):
+            report(progress, 0.6 * number / len(segments), f"measuring {name}")
+            reports.append(lesion_report(self.checked, name, made, extractor))
+            lesions.append(self._lesion_record(segment_id, name, made, target))
+        recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked)
+        recorded = dataclasses.replace(recorded, lesions=tuple(lesions))
+        context = {"validation": self.validation} if self.validation else {}
+        display = {"preset": self.preset_organ, "deviations": self.deviations}
+        self.bundle = write_session_bundle(recorded, self.checked, reports, target, started_at=started,
+                                           overwrite=overwrite, deidentify=deidentify, context=context,
+                                           display=display, progress=_part(progress, 0.6, 1.0))
+        return self.bundle
+
+    def _lesion_record(self, segment_id: str, name: str, made: Any, target: Path) -> Any:
+        """The job line for one exported segment: its method and seeds, plus the bundle's mask when the
+        reader drew or changed it (so ``standardseg report --session`` reproduces the same segment)."""
+        from StandardSegLib.report.bundle import SEGMENTS_DIR
+        from StandardSegLib.session import LesionJob
+
+        lesion, original = self._library_segments.get(segment_id) or (LesionJob(name=name), None)
+        edited = original is None or len(made.provenance.steps) != len(original.provenance.steps)
+        mask = str(target / SEGMENTS_DIR / f"{name}.seg.nrrd") if edited else None
+        return dataclasses.replace(lesion, name=name, mask=mask)
+
+    def save_scene(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Save the whole scene as ``.mrb`` with the session document inside (``scene_bundle``)."""
+        from StandardSegLib.mrml.scene_bundle import save_bundle, store_session
+
+        store_session(self.context.scene, self.document())
+        return save_bundle(self.context, path, overwrite=overwrite)
+
+    def document(self) -> dict[str, Any]:
+        """The session state as JSON: the job (``standardseg.session/1``) plus what lives only in the scene."""
+        return {
+            "schema": SCENE_SESSION_SCHEMA,
+            "session": self.job.to_dict() if self.job.image else None,  # lesions: see library_segments
+            "nodes": {"volume": _node_id(self.volume_node), "values": _node_id(self.values_node),
+                      "segmentation": _node_id(self.segmentation_node),
+                      "rois": {role: node.GetID() for role, node in self.roi_nodes.items()}},
+            "window_preset": self.preset_organ,
+            "deviations": self.deviations,
+            "library_segments": {segment_id: {"lesion": lesion.to_dict(), "provenance": made.provenance.to_dict()}
+                                 for segment_id, (lesion, made) in self._library_segments.items()},
+            "validation": self.validation,
+        }
+
+    @classmethod
+    def resume(cls, context: Any, mrb_path: str | Path, unpack_dir: str | Path) -> "GuidedSession":
+        """Load a saved scene and continue its session: inputs must be unchanged (SHA-256), the gate is
+        evaluated again from the stored ROIs, and every library segment is re-run and must reproduce its
+        recorded voxel count before its recorded provenance is trusted."""
+        from StandardSegLib.mrml.scene_bundle import load_bundle
+        from StandardSegLib.segmentation import Segment, SegmentProvenance
+        from StandardSegLib.session import LesionJob, Session, lesion_segment
+
+        document = load_bundle(context, mrb_path, unpack_dir)
+        if not document or document.get("schema") != SCENE_SESSION_SCHEMA or not document.get("session"):
+            raise InputError(f"{mrb_path}: expected a scene saved by a StandardSeg session, found no session in it")
+        job = Session.from_dict(document["session"], Path.cwd(), f"{mrb_path}: session")
+        job.check_inputs()
+        session = cls.start(context, job.protocol_id, job.operator, registry=job.registry)
+        nodes = document["nodes"]
+        session.job = dataclasses.replace(job, lesions=())
+        session.volume_node = _scene_node(context, nodes["volume"], mrb_path)
+        session.loaded = _reload(job)
+        _require_same_grid(_node_image(session.volume_node), session.loaded.image, session.volume_node.GetName(),
+                           Path(job.image))
+        session.values_node = _scene_node(context, nodes["values"], mrb_path)
+        session.roi_nodes = {role: _scene_node(context, node_id, mrb_path) for role, node_id in nodes["rois"].items()}
+        session.checked = _evaluate(session)
+        session._values_are_suv = session.checked.gate.suv is not None
+        if nodes["segmentation"]:
+            session.segmentation_node = _scene_node(context, nodes["segmentation"], mrb_path)
+        for segment_id, stored in document["library_segments"].items():
+            lesion = LesionJob.from_dict(stored["lesion"])
+            remade = lesion_segment(session.job, session.checked, lesion)
+            provenance = SegmentProvenance.from_dict(stored["provenance"])
+            if remade.provenance.voxel_count != provenance.voxel_count:
+                raise InputError(f"{mrb_path}: segment '{lesion.name}' re-ran to {remade.provenance.voxel_count} "
+                                 f"voxels, the session recorded {provenance.voxel_count}; results would differ")
+            session._library_segments[segment_id] = (lesion, Segment(remade.mask, provenance))
+        session._past_deviations = list(document["deviations"])
+        session.preset_organ = document["window_preset"]
+        session.validation = list(document["validation"])
+        return session
+
+    # --- progress through the steps ---------------------------------------------------------------------
+
+    def status(self) -> dict[str, str]:
+        """Each step's state: "done", "todo" or "blocked" (an earlier step must be done first)."""
+        gate_ok = self.checked is not None and self.checked.gate.verdict.allows_segmentation
+        has_segments = bool(self.segmentation_node is not None
+                            and self.segmentation_node.GetSegmentation().GetNumberOfSegments())
+        done = {
+            "study": self.loaded is not None,
+            "check": gate_ok,
+            "display": self.preset_organ is not None,
+            "reference": gate_ok and (not self.protocol.reference_tissue or self.reference is not None),
+            "segment": has_segments,
+            "validate": bool(self.validation),
+            "report": self.bundle is not None,
+        }
+        needs = {"study": (), "check": ("study",), "display": ("study",), "reference": ("check",),
+                 "segment": ("check",), "validate": ("segment",), "report": ("segment",)}
+        return {step: "done" if done[step] else ("todo" if all(done[need] for need in needs[step]) else "blocked")
+                for step in STEPS}
+
+    def _require(self, step: str, condition: bool, what: str) -> None:
+        if not condition:
+            raise InputError(f"step '{step}' is not done: {what}")
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _training(protocol: Any, operator: Any, day: Optional[dt.date] = None) -> Any:
+    from StandardSegLib.operators import training_status
+
+    rule = protocol.operator_training
+    return training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
+
+
+def _part(progress: Optional[ProgressCallback], start: float, end: float) -> Optional[ProgressCallback]:
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def _volume_name(loaded: Any, path: Path) -> str:
+    record = loaded.record
+    if record.modality and record.series_description:
+        return f"{record.modality} {record.series_description}"
+    return path.name.split(".")[0] or "image"
+
+
+def _series_uid(loaded: Any) -> Optional[str]:
+    return str(loaded.datasets[0].SeriesInstanceUID) if loaded.datasets and "SeriesInstanceUID" in loaded.datasets[0] \
+        and loaded.record.source_format.startswith("dicom") else None
+
+
+def _dicom_series_uid(path: Path) -> Optional[str]:
+    """The series UID of a DICOM file, None for other formats (NRRD, NIfTI ...)."""
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+    except (pydicom.errors.InvalidDicomError, OSError):
+        return None
+    return str(dataset.SeriesInstanceUID) if "SeriesInstanceUID" in dataset else None
+
+
+def _segment_name(name: str) -> str:
+    """A segment name usable as a file name and in the session schema (``[A-Za-z0-9][A-Za-z0-9_.-]*``)."""
+    cleaned = _SEGMENT_NAME.sub("_", name.strip()).strip("_.-")
+    return cleaned or "segment"
+
+
+def _node_id(node: Any) -> Optional[str]:
+    return node.GetID() if node is not None else None
+
+
+def _node_image(node: Any) -> sitk.Image:
+    from StandardSegLib.mrml.volumes import image_from_volume_node
+
+    return image_from_volume_node(node)
+
+
+def _scene_node(context: Any, node_id: str, source: Any) -> Any:
+    node = context.scene.GetNodeByID(node_id)
+    if node is None:
+        raise InputError(f"{source}: the session names node {node_id}, which the scene does not hold")
+    return node
+
+
+def _reload(job: Any) -> Any:
+    from StandardSegLib.imaging import load_image
+
+    return load_image(job.resolve(job.image), series_uid=job.series_uid)
+
+
+def _evaluate(session: GuidedSession) -> Any:
+    from StandardSegLib.session import evaluate_image
+
+    return evaluate_image(session.job, operator=session.operator, loaded=session.loaded)
+
+
+def _require_same_grid(seen: sitk.Image, loaded: sitk.Image, node_name: str, path: Path) -> None:
+    """Slicer's and the library's reading of one image must share the voxel grid."""
+    same = (seen.GetSize() == loaded.GetSize()
+            and np.allclose(seen.GetSpacing(), loaded.GetSpacing(), rtol=1e-5)
+            and np.allclose(seen.GetOrigin(), loaded.GetOrigin(), atol=1e-3 * min(loaded.GetSpacing()))
+            and np.allclose(seen.GetDirection(), loaded.GetDirection(), atol=1e-5))
+    if not same:
+        raise InputError(f"{path}: Slicer's volume '{node_name}' (size {seen.GetSize()}, origin "
+                         f"{tuple(round(v, 3) for v in seen.GetOrigin())}) and StandardSeg's reading (size "
+                         f"{loaded.GetSize()}, origin {tuple(round(v, 3) for v in loaded.GetOrigin())}) differ in "
+                         "geometry; measurements would not match the display")
+
+
+def _same_values(seen: sitk.Image, loaded: sitk.Image) -> bool:
+    a = sitk.GetArrayViewFromImage(seen).astype(np.float64)
+    b = sitk.GetArrayViewFromImage(loaded).astype(np.float64)
+    scale = max(float(np.max(np.abs(b))), 1.0)
+    return bool(np.allclose(a, b, rtol=_VALUE_TOLERANCE, atol=_VALUE_TOLERANCE * scale))
