@@ -249,3 +249,23 @@ def test_steps_out_of_order_and_mismatched_volumes_are_refused(demo):
             session.segment_lesion("x", [(0.0, 0.0, 0.0)])
     finally:
         context.scene.Clear(True)
+
+
+def test_a_volume_already_in_the_scene_is_used(demo):
+    """A PET series loaded by Slicer itself (as its DICOM module would) joins the session through the files
+    behind it and gets the same SUV volume and gate as the demo's own load."""
+    context = MRMLContext.headless()
+    try:
+        node = context.load_volume(sorted(demo.study_files.pet_dicom)[0])
+        session = GuidedSession.start(context, "fdg-pet-ct-oncology", operator=_reader())
+        session.use_volume(node)
+        job = demo.session.job
+        session.place_roi("lesion", job.lesion_roi.sphere[:3], job.lesion_roi.sphere[3])
+        session.place_roi("background", job.background_roi.sphere[:3], job.background_roi.sphere[3])
+        gate = session.check_image()
+        assert gate.verdict.overall == demo.gate.verdict.overall
+        assert session.reference.mean == pytest.approx(demo.session.reference.mean, rel=1e-9)
+        np.testing.assert_allclose(slicer.util.arrayFromVolume(session.values_node),
+                                   slicer.util.arrayFromVolume(demo.session.values_node), rtol=1e-6)
+    finally:
+        context.scene.Clear(True)

@@ -64,3 +64,35 @@ def test_volume_source_files_lists_the_series(mrml_context, synthetic_study_file
     assert set(volume_source_files(node)) == files
     nrrd = mrml_context.load_volume(synthetic_study_files.ct_nrrd)
     assert volume_source_files(nrrd) == [str(synthetic_study_files.ct_nrrd)]
+
+
+class _DicomDatabase:
+    """The one ctkDICOMDatabase call the lookup uses (``fileForInstance``), over files indexed with pydicom."""
+
+    def __init__(self, files):
+        import pydicom
+
+        self.files = {str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID): str(path) for path in files}
+
+    def fileForInstance(self, uid: str) -> str:  # noqa: N802 - the database's own method name
+        return self.files.get(uid, "")
+
+
+def test_volume_source_files_from_dicom_instance_uids(mrml_context, synthetic_study_files):
+    """A volume from Slicer's DICOM module: its instance UIDs looked up in the DICOM database give the slices,
+    not the storage node (which may be a temporary copy); an instance the database lacks is named."""
+    import pydicom
+
+    from StandardSegLib.errors import InputError
+    from StandardSegLib.mrml.volumes import DICOM_INSTANCE_UIDS_ATTRIBUTE, volume_source_files
+
+    node = mrml_context.load_volume(synthetic_study_files.ct_nrrd)
+    pet = sorted(synthetic_study_files.pet_dicom)
+    uids = [str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID) for path in pet]
+    node.SetAttribute(DICOM_INSTANCE_UIDS_ATTRIBUTE, " ".join(uids))
+    database = _DicomDatabase(pet)
+    assert volume_source_files(node, database) == [str(path) for path in pet]
+    del database.files[uids[3]]
+    with pytest.raises(InputError, match=uids[3]):
+        volume_source_files(node, database)
+    assert volume_source_files(node) == [str(synthetic_study_files.ct_nrrd)]  # no database: the storage node

@@ -115,10 +115,12 @@ class GuidedSession:
     def use_volume(self, volume_node: Any, progress: Optional[ProgressCallback] = None) -> Any:
         """Work on a volume already in the scene (e.g. loaded by Slicer's DICOM module): the library reads
         the files behind it (``volume_source_files``) and both readings must agree."""
+        import slicer
+
         from StandardSegLib.imaging import load_image
         from StandardSegLib.mrml.volumes import volume_source_files
 
-        files = [Path(name) for name in volume_source_files(volume_node)]
+        files = [Path(name) for name in volume_source_files(volume_node, getattr(slicer, "dicomDatabase", None))]
         series_uid = _dicom_series_uid(files[0])
         path = files[0].parent if series_uid else files[0]
         loaded = load_image(path, series_uid=series_uid, progress=progress)

@@ -17,6 +17,8 @@ import vtk
 from StandardSegLib.errors import InputError
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+#: Set by Slicer's DICOM scalar volume plugin: the SOP instance UIDs of the loaded slices, space-separated.
+DICOM_INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
 
 
 def image_from_volume_node(volume_node: Any) -> sitk.Image:
@@ -55,12 +57,21 @@ def volume_node_from_image(scene: Any, image: sitk.Image, name: str, node_class:
     return node
 
 
-def volume_source_files(volume_node: Any) -> list[str]:
+def volume_source_files(volume_node: Any, dicom_database: Any = None) -> list[str]:
     """The files a volume node was read from (a DICOM series' slices, or one NRRD/NIfTI file), for input hashes.
 
-    Outside the desktop's DICOM database this is the storage node's file list, which Slicer fills for archetype
-    loads of a series.
+    A volume Slicer's DICOM module loaded carries its SOP instance UIDs (node attribute ``DICOM.instanceUIDs``);
+    with the application's DICOM database (``slicer.dicomDatabase``) they give the exact slice files. Otherwise
+    the storage node's file list, which Slicer fills for archetype loads of a series.
     """
+    instance_uids = (volume_node.GetAttribute(DICOM_INSTANCE_UIDS_ATTRIBUTE) or "").split()
+    if instance_uids and dicom_database is not None:
+        files = [dicom_database.fileForInstance(uid) for uid in instance_uids]
+        missing = [uid for uid, name in zip(instance_uids, files) if not name]
+        if missing:
+            raise InputError(f"volume '{volume_node.GetName()}': the DICOM database has no file for instance "
+                             f"{missing[0]} ({len(missing)} of {len(instance_uids)} missing); re-import the series")
+        return list(dict.fromkeys(files))
     storage = volume_node.GetStorageNode()
     if storage is None or not storage.GetFileName():
         raise InputError(f"volume '{volume_node.GetName()}' has no storage node: it was not loaded from a file")
