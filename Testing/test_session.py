@@ -177,3 +177,27 @@ def test_deidentified_run_holds_no_patient_identifier(tmp_path, capsys, syntheti
     session = json.loads((bundle / "session.json").read_text())
     assert session["deidentify"] is True and "series_uid" not in session["image"]
     assert len(session["inputs"]) == len(synthetic_study_files.pet_dicom)
+
+
+def test_failed_gate_stops_run_until_an_override_is_written(tmp_path, capsys, synthetic_study_files, registry):
+    """A CT NRRD without DICOM headers fails the CT liver protocol's gate (no kVp, kernel ...): run exits 3 and
+    writes nothing; with an override the bundle is written and the reason is in the report and every segment."""
+    ct = synthetic_study_files.ct_nrrd
+    failing = _job(tmp_path, ct, registry, protocol={"id": "ct-liver-lesion"},
+                   lesions=[{"name": "sphere-6", "seeds": [list(max(default_layout().spheres,
+                                                                    key=lambda s: s.diameter_mm).centre_lps_mm)],
+                             "method": "confidence-connected"}],
+                   rois={})
+    status, _out, err = _run(capsys, "run", failing, "-o", tmp_path / "refused")
+    assert status == 3 and "gate" in err.lower() and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "refused").exists()
+
+    reason = "NRRD export; acquisition parameters checked on the scanner console"
+    job = yaml.safe_load(failing.read_text(encoding="utf-8"))
+    failing.write_text(yaml.safe_dump({**job, "override": reason}), encoding="utf-8")
+    status, out, err = _run(capsys, "run", failing, "-o", tmp_path / "overridden")
+    assert status == 0, err
+    document = _report(tmp_path / "overridden")
+    assert document["gate"]["overall"] == "fail" and document["gate"]["override"]["reason"] == reason
+    assert document["gate"]["override"]["operator"] == "Dr Demo"
+    assert all(segment["provenance"]["gate_override_reason"] == reason for segment in document["segments"])
