@@ -59,6 +59,7 @@ class DemoContext:
     study_files: Optional[StudyFiles] = None
     steps: tuple[StepRecord, ...] = ()
     report_dir: Optional[Path] = None
+    scene_path: Optional[Path] = None  # OUT/<report name>.mrb: the same session as a Slicer scene
     session: Any = None  # the demo's job (StandardSegLib.session.Session)
     checked: Any = None  # its CheckedImage: loaded PET, protocol, gate, operator, SUV image
     lesions: tuple[dict, ...] = ()  # per-lesion comparison with the truth (demo context of the report)
@@ -242,12 +243,38 @@ def _demo_context(context: DemoContext, now: dt.datetime) -> dict[str, Any]:
     })
 
 
+def slicer_scene(context: DemoContext) -> DemoContext:
+    """Replay the job as a reader in Slicer would (``StandardSegLib.mrml``, headless on slicer-core) and save
+    the scene - SUV volume in the protocol's window, ROI markups, segments with provenance tags, the session
+    inside - as OUT/<report name>.mrb, to open in 3D Slicer beside the report.
+
+    Skipped with a message when slicer-core is not installed (``pip install standardseg[mrml]``).
+    """
+    try:
+        from StandardSegLib.mrml.scene import MRMLContext
+    except ImportError:
+        report(context.progress, 1.0, "skipped: slicer-core is not installed")
+        return context
+    from StandardSegLib.mrml.scene_demo import replay_job
+
+    if context.session is None or context.report_dir is None:
+        raise RuntimeError("demo step 'slicer scene' needs the 'image check' and 'write bundle' steps")
+    scene = MRMLContext.headless()
+    try:
+        session, _segment_ids = replay_job(scene, context.session, context.progress)
+        path = session.save_scene(context.out_dir / f"{context.report_dir.name}.mrb")
+    finally:
+        scene.scene.Clear(True)
+    return replace(context, scene_path=path)
+
+
 #: The pipeline, in order.
 DEMO_STEPS: tuple[tuple[str, Step], ...] = (
     ("generate", generate),
     ("image check", image_check),
     ("segment lesions", segment_lesions),
     ("write bundle", write_bundle),
+    ("slicer scene", slicer_scene),
 )
 
 

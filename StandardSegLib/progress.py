@@ -24,3 +24,10 @@ def track(items: Iterable[T], total: int, message: str, progress: Optional[Progr
     for index, item in enumerate(items, start=1):
         yield item
         report(progress, index / max(total, 1), message)
+
+
+def progress_part(progress: Optional[ProgressCallback], start: float, end: float) -> Optional[ProgressCallback]:
+    """A callback for one stage of a longer task: its [0, 1] maps onto [start, end] of ``progress``."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)

@@ -32,7 +32,8 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     assert status == 0, err
     report_dir = Path(out.strip().splitlines()[-1])
     assert report_dir.parent == tmp_path and report_dir.name.startswith("report-") and report_dir.is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([report_dir.name, "study"])  # no temp left
+    scene = tmp_path / f"{report_dir.name}.mrb"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([report_dir.name, scene.name, "study"])  # no temp left
 
     study = tmp_path / "study"
     assert len(list((study / "CT").glob("*.dcm"))) == 60 and len(list((study / "PT").glob("*.dcm"))) == 30
@@ -80,6 +81,31 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     assert len(demo["truth"]["spheres"]) == 6
     assert demo["truth"] == json.loads((study / "truth.json").read_text())
     assert str(tmp_path) not in (report_dir / "report.json").read_text()  # relative paths only
+    _check_scene_matches_report(scene, summary, tmp_path / "unpacked")
+
+
+def _check_scene_matches_report(scene: Path, summary: dict, unpack_dir: Path) -> None:
+    """The .mrb the demo saved holds the report's segments voxel for voxel, with their provenance tags."""
+    pytest.importorskip("slicer", reason="slicer-core is not installed: the demo skips the scene")
+    from StandardSegLib.mrml.scene import MRMLContext
+    from StandardSegLib.mrml.scene_bundle import load_bundle
+    from StandardSegLib.mrml.segments import mask_from_segment, provenance_tags, segment_ids
+
+    context = MRMLContext.headless()
+    try:
+        document = load_bundle(context, scene, unpack_dir)
+        nodes = document["nodes"]
+        segmentation = context.scene.GetNodeByID(nodes["segmentation"])
+        values = context.scene.GetNodeByID(nodes["values"])
+        counts = {}
+        for segment_id in segment_ids(segmentation):
+            name = segmentation.GetSegmentation().GetSegment(segment_id).GetName()
+            mask = sitk.GetArrayFromImage(mask_from_segment(segmentation, segment_id, values))
+            counts[name] = int(mask.sum())
+            assert provenance_tags(segmentation, segment_id)["StandardSeg.voxel_count"] == str(counts[name])
+        assert counts == {segment["name"]: segment["measurements"]["voxel_count"] for segment in summary["segments"]}
+    finally:
+        context.scene.Clear(True)
 
 
 def test_existing_study_is_refused_then_overwritten_identically(tmp_path, capsys):
@@ -99,7 +125,8 @@ def test_existing_study_is_refused_then_overwritten_identically(tmp_path, capsys
     assert second_dir != first_dir and first_dir.is_dir()  # earlier reports are kept
     # Same seed: byte-identical inputs (deterministic noise and UIDs).
     assert second["inputs"] == first["inputs"]
-    assert len(list(tmp_path.glob("report-*"))) == 2
+    assert len([p for p in tmp_path.glob("report-*") if p.is_dir()]) == 2
+    assert len(list(tmp_path.glob("report-*.mrb"))) == (2 if (first_dir.parent / f"{first_dir.name}.mrb").exists() else 0)
 
 
 def test_overwrite_only_replaces_a_demo_study(tmp_path, capsys):

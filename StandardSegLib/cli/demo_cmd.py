@@ -50,5 +50,7 @@ def run(args: argparse.Namespace) -> int:
               f"{measured['voxel_count']} voxels, {uptake['mtv_ml']:.2f} mL "
               f"({lesion['volume_error_percent']:+.0f} % vs analytic), SUVmax {uptake['suv_max']:.2f}, "
               f"SUVpeak {uptake['suv_peak']:.2f}, TLG {uptake['tlg_suv_ml']:.1f}")
+    if context.scene_path is not None:
+        print(f"scene:  {context.scene_path} (open in 3D Slicer: the same session, segments with provenance)")
     print(context.report_dir)
     return 0

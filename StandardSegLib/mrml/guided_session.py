@@ -33,7 +33,7 @@ import SimpleITK as sitk
 import vtk
 
 from StandardSegLib.errors import InputError
-from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.progress import ProgressCallback, progress_part, report
 from StandardSegLib.roi import SphereROI
 
 STEPS = ("study", "check", "display", "reference", "segment", "validate", "report")
@@ -96,7 +96,7 @@ class GuidedSession:
         """
         from StandardSegLib.imaging import load_image
 
-        loaded = load_image(path, series_uid=series_uid, progress=_part(progress, 0.0, 0.7))
+        loaded = load_image(path, series_uid=series_uid, progress=progress_part(progress, 0.0, 0.7))
         report(progress, 0.7, "loading into the scene")
         name = _volume_name(loaded, Path(path))
         if loaded.record.source_format.startswith("dicom"):
@@ -403,7 +403,7 @@ class GuidedSession:
         display = {"preset": self.preset_organ, "deviations": self.deviations}
         self.bundle = write_session_bundle(recorded, self.checked, reports, target, started_at=started,
                                            overwrite=overwrite, deidentify=deidentify, context=context,
-                                           display=display, progress=_part(progress, 0.6, 1.0))
+                                           display=display, progress=progress_part(progress, 0.6, 1.0))
         return self.bundle
 
     def _lesion_record(self, segment_id: str, name: str, made: Any, target: Path) -> Any:
@@ -513,12 +513,6 @@ def _training(protocol: Any, operator: Any, day: Optional[dt.date] = None) -> An
 
     rule = protocol.operator_training
     return training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
-
-
-def _part(progress: Optional[ProgressCallback], start: float, end: float) -> Optional[ProgressCallback]:
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 def _volume_name(loaded: Any, path: Path) -> str:
