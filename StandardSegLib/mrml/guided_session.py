@@ -128,13 +128,11 @@ class GuidedSession:
         return volume_node
 
     def _attach(self, node: Any, loaded: Any, path: Path, series_uid: Optional[str]) -> None:
-        from StandardSegLib.mrml.volumes import image_from_volume_node
         from StandardSegLib.report.report_json import sha256_of
 
-        seen = image_from_volume_node(node)
-        _require_same_grid(seen, loaded.image, node.GetName(), path)
+        _require_same_grid(node, loaded.image, path)
         self.loaded, self.volume_node, self.values_node = loaded, node, node
-        if not _same_values(seen, loaded.image):
+        if not _same_values(node, loaded.image):
             # e.g. per-slice rescale slopes Slicer's reader rounded: measure and show the library's values.
             self.values_node = self._values_volume(loaded.image, f"{node.GetName()} (rescaled)")
         files = dict.fromkeys(Path(file).absolute() for file in loaded.source_files)
@@ -458,8 +456,7 @@ class GuidedSession:
         session.job = dataclasses.replace(job, lesions=())
         session.volume_node = _scene_node(context, nodes["volume"], mrb_path)
         session.loaded = _reload(job)
-        _require_same_grid(_node_image(session.volume_node), session.loaded.image, session.volume_node.GetName(),
-                           Path(job.image))
+        _require_same_grid(session.volume_node, session.loaded.image, Path(job.image))
         session.values_node = _scene_node(context, nodes["values"], mrb_path)
         session.roi_nodes = {role: _scene_node(context, node_id, mrb_path) for role, node_id in nodes["rois"].items()}
         session.checked = _evaluate(session)
@@ -546,12 +543,6 @@ def _node_id(node: Any) -> Optional[str]:
     return node.GetID() if node is not None else None
 
 
-def _node_image(node: Any) -> sitk.Image:
-    from StandardSegLib.mrml.volumes import image_from_volume_node
-
-    return image_from_volume_node(node)
-
-
 def _scene_node(context: Any, node_id: str, source: Any) -> Any:
     node = context.scene.GetNodeByID(node_id)
     if node is None:
@@ -571,21 +562,24 @@ def _evaluate(session: GuidedSession) -> Any:
     return evaluate_image(session.job, operator=session.operator, loaded=session.loaded)
 
 
-def _require_same_grid(seen: sitk.Image, loaded: sitk.Image, node_name: str, path: Path) -> None:
+def _require_same_grid(node: Any, loaded: sitk.Image, path: Path) -> None:
     """Slicer's and the library's reading of one image must share the voxel grid."""
-    same = (seen.GetSize() == loaded.GetSize()
-            and np.allclose(seen.GetSpacing(), loaded.GetSpacing(), rtol=1e-5)
-            and np.allclose(seen.GetOrigin(), loaded.GetOrigin(), atol=1e-3 * min(loaded.GetSpacing()))
-            and np.allclose(seen.GetDirection(), loaded.GetDirection(), atol=1e-5))
-    if not same:
-        raise InputError(f"{path}: Slicer's volume '{node_name}' (size {seen.GetSize()}, origin "
-                         f"{tuple(round(v, 3) for v in seen.GetOrigin())}) and StandardSeg's reading (size "
-                         f"{loaded.GetSize()}, origin {tuple(round(v, 3) for v in loaded.GetOrigin())}) differ in "
-                         "geometry; measurements would not match the display")
+    from StandardSegLib.mrml.volumes import volume_geometry
+
+    geometry = volume_geometry(node)
+    if not geometry.matches(loaded):
+        raise InputError(f"{path}: Slicer's volume '{node.GetName()}' ({geometry.describe()}) and StandardSeg's "
+                         f"reading (size {loaded.GetSize()}, origin {tuple(round(v, 3) for v in loaded.GetOrigin())}) "
+                         "differ in geometry; measurements would not match the display")
 
 
-def _same_values(seen: sitk.Image, loaded: sitk.Image) -> bool:
-    a = sitk.GetArrayViewFromImage(seen).astype(np.float64)
-    b = sitk.GetArrayViewFromImage(loaded).astype(np.float64)
-    scale = max(float(np.max(np.abs(b))), 1.0)
-    return bool(np.allclose(a, b, rtol=_VALUE_TOLERANCE, atol=_VALUE_TOLERANCE * scale))
+def _same_values(node: Any, loaded: sitk.Image) -> bool:
+    """The node's voxels equal the library's (within float32 rounding), compared slice by slice so a large CT
+    needs no extra full-size copy."""
+    import slicer
+
+    seen = slicer.util.arrayFromVolume(node)
+    expected = sitk.GetArrayViewFromImage(loaded)
+    scale = max(float(np.max(np.abs(expected))), 1.0)
+    return all(np.allclose(seen[k], expected[k], rtol=_VALUE_TOLERANCE, atol=_VALUE_TOLERANCE * scale)
+               for k in range(expected.shape[0]))

@@ -14,8 +14,7 @@ import SimpleITK as sitk
 import vtk
 
 from StandardSegLib.errors import InputError
-from StandardSegLib.measure import GRID_TOLERANCE
-from StandardSegLib.mrml.volumes import image_from_volume_node, set_geometry_from_volume_node
+from StandardSegLib.mrml.volumes import set_geometry_from_volume_node, volume_geometry
 
 #: Every tag SegmentProvenance.tags() may write (vtkSegment cannot list its tags from Python, so reading them
 #: back needs the names; Testing/test_mrml_segments.py keeps this list in step with tags()).
@@ -30,9 +29,8 @@ PROVENANCE_TAG_KEYS = (
 def add_segment_with_provenance(context: Any, segmentation_node: Any, reference_volume: Any, segment: Any,
                                 name: str, color: tuple[float, float, float]) -> str:
     """Add ``segment`` (a StandardSegLib Segment on the reference volume's grid) and tag it; returns its id."""
-    reference = image_from_volume_node(reference_volume)
     mask = segment.mask
-    if mask.GetSize() != reference.GetSize() or not _same_geometry(mask, reference):
+    if not volume_geometry(reference_volume).matches(mask):
         raise InputError(f"segment '{name}' is not on the grid of volume '{reference_volume.GetName()}': "
                          "segment the image loaded in this volume node")
     segment_id = context.add_segment_from_mask(segmentation_node, sitk.GetArrayViewFromImage(mask), name, color,
@@ -54,13 +52,6 @@ def provenance_tags(segmentation_node: Any, segment_id: str) -> dict[str, str]:
         if segment.GetTag(key, value):
             tags[key] = str(value)
     return tags
-
-
-def _same_geometry(a: sitk.Image, b: sitk.Image) -> bool:
-    spacing = np.asarray(b.GetSpacing())
-    return (np.allclose(a.GetSpacing(), spacing, rtol=GRID_TOLERANCE)
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GRID_TOLERANCE * spacing.min())
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=GRID_TOLERANCE))
 
 
 def segment_ids(segmentation_node: Any) -> list[str]:

@@ -7,6 +7,7 @@ the direction the normalised columns, so oblique volumes keep their orientation 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,46 @@ import slicer
 import vtk
 
 from StandardSegLib.errors import InputError
+from StandardSegLib.measure import GRID_TOLERANCE
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 #: Set by Slicer's DICOM scalar volume plugin: the SOP instance UIDs of the loaded slices, space-separated.
 DICOM_INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
+
+
+@dataclass(frozen=True)
+class VolumeGeometry:
+    """A volume node's voxel grid in LPS, read from its IJK-to-RAS matrix without touching the voxels."""
+
+    size: tuple[int, int, int]  # i, j, k (SimpleITK order)
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]  # row-major 3x3
+
+    def matches(self, image: sitk.Image) -> bool:
+        """Same grid as ``image`` within the library's grid tolerance (``measure.GRID_TOLERANCE``)."""
+        spacing = np.asarray(image.GetSpacing())
+        return (tuple(image.GetSize()) == self.size
+                and np.allclose(self.spacing, spacing, rtol=GRID_TOLERANCE, atol=0.0)
+                and np.allclose(self.origin, image.GetOrigin(), rtol=0.0, atol=GRID_TOLERANCE * spacing.min())
+                and np.allclose(self.direction, image.GetDirection(), rtol=0.0, atol=GRID_TOLERANCE))
+
+    def describe(self) -> str:
+        return f"size {self.size}, spacing {tuple(round(v, 4) for v in self.spacing)}, " \
+               f"origin {tuple(round(v, 3) for v in self.origin)}"
+
+
+def volume_geometry(volume_node: Any) -> VolumeGeometry:
+    """The node's grid: dimensions of its image data, spacing/direction/origin from IJK-to-RAS, in LPS."""
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+    columns = _RAS_TO_LPS @ ijk_to_ras[:3, :3]
+    spacing = np.linalg.norm(columns, axis=0)
+    return VolumeGeometry(size=tuple(int(v) for v in volume_node.GetImageData().GetDimensions()),
+                          spacing=tuple(float(value) for value in spacing),
+                          origin=tuple(float(value) for value in _RAS_TO_LPS @ ijk_to_ras[:3, 3]),
+                          direction=tuple(float(value) for value in (columns / spacing).ravel()))
 
 
 def image_from_volume_node(volume_node: Any) -> sitk.Image:
@@ -30,14 +67,10 @@ def image_from_volume_node(volume_node: Any) -> sitk.Image:
 
 def set_geometry_from_volume_node(image: sitk.Image, volume_node: Any) -> None:
     """Give ``image`` (same size as the node's voxels) the node's spacing, direction and origin in LPS."""
-    matrix = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(matrix)
-    ijk_to_ras = np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
-    columns = _RAS_TO_LPS @ ijk_to_ras[:3, :3]
-    spacing = np.linalg.norm(columns, axis=0)
-    image.SetSpacing(tuple(float(value) for value in spacing))
-    image.SetDirection(tuple(float(value) for value in (columns / spacing).ravel()))
-    image.SetOrigin(tuple(float(value) for value in _RAS_TO_LPS @ ijk_to_ras[:3, 3]))
+    geometry = volume_geometry(volume_node)
+    image.SetSpacing(geometry.spacing)
+    image.SetDirection(geometry.direction)
+    image.SetOrigin(geometry.origin)
 
 
 def volume_node_from_image(scene: Any, image: sitk.Image, name: str, node_class: str = "vtkMRMLScalarVolumeNode") -> Any:
