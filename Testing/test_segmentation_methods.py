@@ -17,8 +17,8 @@ from StandardSegLib.gate.reference_tissue import ReferenceMeasurement
 from StandardSegLib.measure import PEAK_SPHERE_RADIUS_MM
 from StandardSegLib.protocols import load_library
 from StandardSegLib.roi import BoxROI, SphereROI, shape_mask
-from StandardSegLib.segmentation import (MANUAL, SEMIAUTOMATIC, add_mask, erase_sphere, paint_sphere, segment,
-                                         subtract_mask, write_segment)
+from StandardSegLib.segmentation import (MANUAL, SEMIAUTOMATIC, add_mask, edit_to_match, erase_sphere, paint_sphere,
+                                         segment, subtract_mask, write_segment)
 from StandardSegLib.segmentation.postprocess import margin
 from protocol_variants import protocol_with
 
@@ -253,6 +253,27 @@ def test_manual_edits_are_recorded_and_never_modify_the_input(ct_protocol):
     assert [s.algorithm_type for s in removed.provenance.steps] == [MANUAL] * 4
     assert removed.provenance.algorithm_type == MANUAL
     assert sitk.GetArrayViewFromImage(painted.mask).sum() == sphere.sum()  # earlier segments unchanged
+
+
+def test_edit_to_match_records_only_real_changes(ct_protocol):
+    """A mask corrected elsewhere (Segment Editor): added and removed voxels become two MANUAL steps and the
+    result equals the target voxel for voxel; an unchanged mask adds no step; ``label`` picks one label."""
+    image = image_from(np.zeros((20, 20, 20)))
+    start = paint_sphere(segment(image, protocol=ct_protocol, verdict=verdict_for(ct_protocol), method="manual",
+                                 units="HU"), (10.0, 10.0, 10.0), 8.0)
+    assert edit_to_match(start, start.mask, "same") is start
+    wanted = sitk.GetArrayFromImage(start.mask).astype(bool)
+    wanted[10] = False  # a reader erased one slice
+    wanted[2:4, 2:4, 2:4] = True  # and painted a small block
+    labels = np.where(wanted, 3, 0).astype(np.uint8)
+    labels[15:18, 15:18, 15:18] = 1  # another label: ignored with label=3
+    target = sitk.GetImageFromArray(labels)
+    target.CopyInformation(image)
+    edited = edit_to_match(start, target, "Slicer Segment Editor", label=3)
+    assert np.array_equal(sitk.GetArrayViewFromImage(edited.mask).astype(bool), wanted)
+    assert [step.name for step in edited.provenance.steps[-2:]] == ["add mask", "subtract mask"]
+    assert {step.algorithm_type for step in edited.provenance.steps[-2:]} == {MANUAL}
+    assert edited.provenance.voxel_count == wanted.sum()
 
 
 def test_written_seg_nrrd_carries_slicer_keys_and_provenance(blob, pet_protocol, tmp_path):

@@ -67,14 +67,26 @@ def edit_to_match(segment: Segment, target: sitk.Image, description: str, label:
     """``segment`` edited until it equals ``target`` (a mask drawn or corrected elsewhere, e.g. in Slicer's
     Segment Editor): voxels only in ``target`` are added, voxels only in ``segment`` removed, each change a
     MANUAL step naming ``description``. An unchanged mask gets no step, so its provenance stays as it was.
+
+    The comparison runs on numpy views (a whole CT is compared in a fraction of a second); SimpleITK images
+    are built only for the steps actually recorded.
     """
-    aligned, notes = _aligned(segment, target, description, label)
-    added = binary(aligned & (1 - segment.mask))
-    removed = binary(segment.mask & (1 - aligned))
-    if voxel_count(added):
-        segment = _edited(segment, binary(segment.mask | added), "add mask", mask_file=description, label=label,
-                          notes=notes)
-    if voxel_count(removed):
-        segment = _edited(segment, binary(segment.mask & (1 - removed)), "subtract mask", mask_file=description,
+    aligned, notes = align_mask(target, segment.mask, description)
+    wanted = sitk.GetArrayViewFromImage(aligned)
+    wanted = (wanted == label) if label is not None else (wanted != 0)
+    current = sitk.GetArrayViewFromImage(segment.mask) != 0
+    added, removed = wanted & ~current, current & ~wanted
+    if added.any():
+        segment = _edited(segment, _like(segment.mask, current | added), "add mask", mask_file=description,
+                          label=label, notes=notes)
+    if removed.any():
+        segment = _edited(segment, _like(segment.mask, wanted), "subtract mask", mask_file=description,
                           label=label, notes=notes)
     return segment
+
+
+def _like(reference: sitk.Image, inside: np.ndarray) -> sitk.Image:
+    """A uint8 mask (1 inside) from a boolean array, on ``reference``'s grid."""
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(reference)
+    return mask
