@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import pydicom
 import SimpleITK as sitk
-from pydicom.datadict import tag_for_keyword
 from pydicom.pixels import apply_modality_lut
+from pydicom.tag import Tag
 
 from StandardSegLib.errors import DicomError
+from StandardSegLib.imaging.dicom_scan import SeriesHeaders
 from StandardSegLib.imaging.geometry import ImageGeometry, _matrix
-from StandardSegLib.imaging.header_fields import distinct_values_by_tag
 from StandardSegLib.progress import ProgressCallback, report
 
 #: Relative tolerance for "uniform" slice spacing: a gap deviating from the median spacing by more than 1 %
@@ -34,6 +34,14 @@ SPACING_TOLERANCE = 0.01
 #: Direction cosines agreeing to this absolute tolerance are "the same orientation" (DS values carry ~6
 #: significant digits).
 ORIENTATION_TOLERANCE = 1e-4
+#: Attributes every slice must agree on, with the tolerance (absolute) of the agreement.
+_GRID_TOLERANCES = {"Rows": 0.0, "Columns": 0.0, "PixelSpacing": ORIENTATION_TOLERANCE,
+                    "ImageOrientationPatient": ORIENTATION_TOLERANCE}
+#: The stored values ``order_slices`` reads from every file (scan them in the folder's first pass).
+SERIES_KEYWORDS = ("NumberOfFrames", "SamplesPerPixel", *_GRID_TOLERANCES, "ImagePositionPatient",
+                   "SpacingBetweenSlices", "SliceThickness")
+#: pydicom's ``stop_before_pixels`` stops at the first of (7FE0,0008), (7FE0,0009), (7FE0,0010).
+_FIRST_PIXEL_TAG = Tag(0x7FE00008)
 
 
 @dataclass(frozen=True)
@@ -41,72 +49,83 @@ class OrderedSeries:
     """The headers of one series in spatial order and the grid they define."""
 
     files: tuple[Path, ...]
-    datasets: tuple[pydicom.Dataset, ...]
+    #: Whole pydicom headers in the same order, each read on first use (``datasets[k]`` is file k's).
+    datasets: SeriesHeaders
     geometry: ImageGeometry
     #: Median distance between consecutive slice positions along the normal; None for a single slice.
     measured_slice_spacing_mm: Optional[float]
     warnings: tuple[str, ...]
 
 
-def order_slices(members: Sequence[tuple[Path, pydicom.Dataset]]) -> OrderedSeries:
+def order_slices(headers: SeriesHeaders) -> OrderedSeries:
     """Order single-frame slices along the slice normal and check they form one regular grid.
 
-    Per-slice attributes that must agree are decoded once per distinct stored value, not once per slice.
+    Works on the scanned stored values only (no whole header is read); attributes that must agree are
+    checked once per distinct stored value, not once per slice.
     """
-    grid_keywords = {"Rows": 0.0, "Columns": 0.0, "PixelSpacing": ORIENTATION_TOLERANCE,
-                     "ImageOrientationPatient": ORIENTATION_TOLERANCE}
-    checked = ("NumberOfFrames", "SamplesPerPixel", *grid_keywords)
-    holders = distinct_values_by_tag([ds for _, ds in members], [tag_for_keyword(k) for k in checked])
-    path_of = {id(dataset): path for path, dataset in members}
-    for dataset in holders[tag_for_keyword("NumberOfFrames")]:
-        frames = int(dataset.get("NumberOfFrames") or 1)
+    files = headers.files
+    headers.prefetch(SERIES_KEYWORDS)
+    for value, index in headers.holders("NumberOfFrames").items():
+        frames = _integer(files[index], "NumberOfFrames", value) or 1
         if frames > 1:
-            raise DicomError(f"{path_of[id(dataset)]}: multi-frame image (NumberOfFrames (0028,0008) = {frames}) "
+            raise DicomError(f"{files[index]}: multi-frame image (NumberOfFrames (0028,0008) = {frames}) "
                              "is not supported yet; expected single-frame slices (export the series as one file "
                              "per slice)")
-    for dataset in holders[tag_for_keyword("SamplesPerPixel")]:
-        if int(dataset.get("SamplesPerPixel") or 1) != 1:
-            raise DicomError(f"{path_of[id(dataset)]}: SamplesPerPixel (0028,0002) = {dataset.SamplesPerPixel}; "
+    for value, index in headers.holders("SamplesPerPixel").items():
+        samples = _integer(files[index], "SamplesPerPixel", value) or 1
+        if samples != 1:
+            raise DicomError(f"{files[index]}: SamplesPerPixel (0028,0002) = {samples}; "
                              "expected 1 (greyscale); colour images are not quantitative")
-    for keyword, tolerance in grid_keywords.items():
-        _require_same(members, keyword, holders[tag_for_keyword(keyword)], tolerance)
-    row, column, normal = _axes(members[0])
-    positions = np.array([_position(path, dataset) for path, dataset in members])
+    for keyword, tolerance in _GRID_TOLERANCES.items():
+        _require_same(headers, keyword, tolerance)
+    row, column, normal = _axes(files[0], headers.value(0, "ImageOrientationPatient"))
+    positions = np.array([_position(path, value)
+                          for path, value in zip(files, headers.values("ImagePositionPatient"))])
     order = np.argsort(positions @ normal, kind="stable")
-    files = tuple(members[i][0] for i in order)
-    datasets = tuple(members[i][1] for i in order)
+    ordered = headers.reordered(int(i) for i in order)
+    files = ordered.files
     positions = positions[order]
-    pixel_spacing = [float(v) for v in datasets[0].PixelSpacing]  # (row spacing, column spacing)
+    pixel_spacing = _floats(files[0], "PixelSpacing", ordered.value(0, "PixelSpacing"))  # (row, column spacing)
     warnings: list[str] = []
-    if len(datasets) > 1:
+    if len(files) > 1:
         slice_spacing = _check_stacking(files, positions, normal, min(pixel_spacing))
         measured = slice_spacing
     else:
-        slice_spacing, measured = _single_slice_spacing(datasets[0], warnings)
+        slice_spacing, measured = _single_slice_spacing(ordered, warnings)
     geometry = ImageGeometry(
-        size=(int(datasets[0].Columns), int(datasets[0].Rows), len(datasets)),
+        size=(_integer(files[0], "Columns", ordered.value(0, "Columns")),
+              _integer(files[0], "Rows", ordered.value(0, "Rows")), len(files)),
         origin_mm=tuple(float(v) for v in positions[0]),  # type: ignore[arg-type]
         spacing_mm=(pixel_spacing[1], pixel_spacing[0], slice_spacing),
         direction=_matrix(np.column_stack([row, column, normal])),
     )
-    return OrderedSeries(files, datasets, geometry, measured, tuple(warnings))
+    return OrderedSeries(files, ordered, geometry, measured, tuple(warnings))
 
 
-def read_pixels(series: OrderedSeries, progress: Optional[ProgressCallback] = None) -> sitk.Image:
-    """Decode every slice with its own modality LUT and stack them into a float image on the series grid."""
+def read_pixels(series: OrderedSeries, progress: Optional[ProgressCallback] = None
+                ) -> tuple[sitk.Image, tuple[pydicom.Dataset, ...]]:
+    """Decode every slice with its own modality LUT and stack them into a float image on the series grid.
+
+    Also returns each slice's pixel-free header from the same read (what ``stop_before_pixels`` would give),
+    so loading pixels parses every file once.
+    """
     planes = []
+    headers = []
     for index, path in enumerate(series.files):
-        planes.append(_slice_values(path))
+        plane, header = _slice_values(path)
+        planes.append(plane)
+        headers.append(header)
         report(progress, (index + 1) / len(series.files), "decoding DICOM slices")
     needs_double = any(plane.dtype == np.float64 for plane in planes)
     volume = np.stack(planes).astype(np.float64 if needs_double else np.float32, copy=False)
     image = sitk.GetImageFromArray(volume)
     series.geometry.apply_to(image)
-    return image
+    return image, tuple(headers)
 
 
-def _slice_values(path: Path) -> np.ndarray:
-    """Real-world values of one slice; float64 only when float32 would lose integer precision."""
+def _slice_values(path: Path) -> tuple[np.ndarray, pydicom.Dataset]:
+    """Real-world values of one slice (float64 only when float32 would lose integer precision) and its header
+    without the pixel data and anything after it."""
     try:
         dataset = pydicom.dcmread(path)
     except Exception as error:  # pydicom raises many types on a damaged file
@@ -119,16 +138,17 @@ def _slice_values(path: Path) -> np.ndarray:
         raise DicomError(f"{path}: pixel data cannot be decoded{hint}: {error}") from error
     values = apply_modality_lut(stored, dataset)
     precise = int(dataset.get("BitsStored") or 16) > 24 or stored.dtype == np.float64
-    return np.asarray(values, dtype=np.float64 if precise else np.float32)
+    del dataset[_FIRST_PIXEL_TAG:]  # as pydicom's stop_before_pixels leaves it; also drops the decoded array
+    return np.asarray(values, dtype=np.float64 if precise else np.float32), dataset
 
 
-def _axes(member: tuple[Path, pydicom.Dataset]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _axes(path: Path, stored: Optional[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row and column direction cosines and the slice normal, orthonormalised after checking they nearly are."""
-    path, dataset = member
-    if "ImageOrientationPatient" not in dataset or len(dataset.ImageOrientationPatient) != 6:
+    values = _floats(path, "ImageOrientationPatient", stored) if stored else []
+    if len(values) != 6:
         raise DicomError(f"{path}: ImageOrientationPatient (0020,0037) missing or not 6 values; "
                          "cannot place the image in patient space")
-    cosines = np.array([float(v) for v in dataset.ImageOrientationPatient])
+    cosines = np.array(values)
     row, column = cosines[:3], cosines[3:]
     if abs(np.linalg.norm(row) - 1) > 1e-3 or abs(np.linalg.norm(column) - 1) > 1e-3 or abs(row @ column) > 1e-3:
         raise DicomError(f"{path}: ImageOrientationPatient (0020,0037) = {cosines.tolist()} is not two orthogonal "
@@ -139,11 +159,11 @@ def _axes(member: tuple[Path, pydicom.Dataset]) -> tuple[np.ndarray, np.ndarray,
     return row, column, np.cross(row, column)
 
 
-def _position(path: Path, dataset: pydicom.Dataset) -> list[float]:
-    value = dataset.get("ImagePositionPatient")
-    if value is None or len(value) != 3:
+def _position(path: Path, stored: Optional[str]) -> list[float]:
+    values = _floats(path, "ImagePositionPatient", stored) if stored is not None else []
+    if len(values) != 3:
         raise DicomError(f"{path}: ImagePositionPatient (0020,0032) missing or not 3 values")
-    return [float(v) for v in value]
+    return values
 
 
 def _check_stacking(files: tuple[Path, ...], positions: np.ndarray, normal: np.ndarray,
@@ -171,30 +191,46 @@ def _check_stacking(files: tuple[Path, ...], positions: np.ndarray, normal: np.n
     return median
 
 
-def _single_slice_spacing(dataset: pydicom.Dataset, warnings: list[str]) -> tuple[float, None]:
+def _single_slice_spacing(headers: SeriesHeaders, warnings: list[str]) -> tuple[float, None]:
     """A one-slice image has no measured spacing: use SpacingBetweenSlices, else SliceThickness, else 1 mm."""
     for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-        value = dataset.get(keyword)
-        if value not in (None, "") and float(value) > 0:
-            return float(value), None
+        stored = headers.value(0, keyword)
+        if stored not in (None, ""):
+            value = _floats(headers.files[0], keyword, stored)
+            if value and value[0] > 0:
+                return value[0], None
     warnings.append("single slice without SliceThickness: slice spacing set to 1 mm")
     return 1.0, None
 
 
-def _require_same(members: Sequence[tuple[Path, pydicom.Dataset]], keyword: str,
-                  distinct: Sequence[pydicom.Dataset], tolerance: float) -> None:
-    """All members agree on ``keyword``; ``distinct`` holds one dataset per distinct stored value."""
-    reference_path, reference = members[0]
-    if keyword not in reference:
+def _require_same(headers: SeriesHeaders, keyword: str, tolerance: float) -> None:
+    """All files agree on ``keyword`` (each distinct stored value checked once, in file order)."""
+    holders = headers.holders(keyword)
+    reference_path = headers.files[0]
+    stored = headers.value(0, keyword)
+    if not stored:
         raise DicomError(f"{reference_path}: {keyword} missing; required to build the image grid")
-    expected = np.atleast_1d(np.asarray(reference.get(keyword), dtype=float))
-    holders = {id(dataset) for dataset in distinct}
-    for path, dataset in members[1:]:
-        if id(dataset) not in holders:
-            continue  # stored bytes identical to a dataset already checked
-        found = dataset.get(keyword)
-        values = np.atleast_1d(np.asarray(found, dtype=float)) if found is not None else None
+    expected = np.array(_floats(reference_path, keyword, stored), dtype=float)
+    for found, index in holders.items():
+        if index == 0:
+            continue
+        path = headers.files[index]
+        values = np.array(_floats(path, keyword, found), dtype=float) if found is not None else None
         if values is None or values.shape != expected.shape or np.any(np.abs(values - expected) > tolerance):
             raise DicomError(f"mixed {keyword} in one series: {reference_path.name} has {expected.tolist()}, "
                              f"{path.name} has {None if values is None else values.tolist()}; expected one value "
                              "for all slices")
+
+
+def _floats(path: Path, keyword: str, stored: Optional[str]) -> list[float]:
+    """The numbers of a stored multi-value text ("a\\b\\c"); a value that is not a number is an error naming it."""
+    try:
+        return [float(part) for part in (stored or "").split("\\") if part.strip()]
+    except ValueError as error:
+        raise DicomError(f"{path}: {keyword} = {stored!r} is not a list of numbers ({error})") from error
+
+
+def _integer(path: Path, keyword: str, stored: Optional[str]) -> int:
+    """An integer attribute's stored value (0 when absent or empty)."""
+    values = _floats(path, keyword, stored)
+    return int(values[0]) if values else 0

@@ -5,17 +5,24 @@ listed in ``varies_across_slices`` (CT tube current under dose modulation does; 
 converted to ISO 8601. Reconstruction iterations/subsets are parsed from ReconstructionMethod (0054,1103)
 when the vendor writes them into the text (Siemens "PSF+TOF 4i21s", "OSEM3D 3i24s"), unless the standard
 NumberOfIterations (0018,9739) / NumberOfSubsets (0018,9740) attributes are present.
+
+For a scanned series (``SeriesHeaders``) the per-slice comparisons use the stored values from the scan and
+read one whole header, the first; MR reads every header for the b-values (they may sit in private tags). The
+PET attributes of group 0054 are compared across slices when the series is PET/NM or its first slice has any
+of them: scanning them in a CT would make GDCM read on into the pixel data of every file.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, TM
+
+from StandardSegLib.imaging.dicom_scan import SeriesHeaders, stored_dataset
 
 #: Header keywords whose values identify a person or a site; kept out of everything but ``identifiers``.
 IDENTIFIER_KEYWORDS = (
@@ -99,28 +106,46 @@ SIMPLE_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 
 #: Fields that legitimately change from slice to slice and so are not flagged.
 _PER_SLICE_EXPECTED = frozenset({"image_type"})
+_ACQUISITION_KEYWORDS = ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime")
+#: Stored values ``header_fields`` reads from every slice (a folder scan reads them in its first pass).
+PER_SLICE_KEYWORDS = tuple(keyword for name, (keyword, _) in SIMPLE_FIELDS.items()
+                           if name not in _PER_SLICE_EXPECTED) + _ACQUISITION_KEYWORDS
+#: PET attributes (group 0054), compared across slices of PET/NM series only (see the module docstring).
+PET_KEYWORDS = tuple(keyword for keyword in PER_SLICE_KEYWORDS if tag_for_keyword(keyword) >> 16 == 0x0054)
+_PET_MODALITIES = frozenset({"PT", "NM"})
 
 
 def header_fields(datasets: Sequence[pydicom.Dataset]) -> tuple[dict[str, Any], list[str]]:
     """Record fields read from ``datasets`` (first slice first) and warnings about unreadable values."""
     first = datasets[0]
+    scanned = datasets if isinstance(datasets, SeriesHeaders) else None
     warnings: list[str] = []
     values: dict[str, Any] = {}
     varying: list[str] = []
-    compared = {name: tag_for_keyword(keyword) for name, (keyword, _) in SIMPLE_FIELDS.items()
+    compared = {name: keyword for name, (keyword, _) in SIMPLE_FIELDS.items()
                 if len(datasets) > 1 and name not in _PER_SLICE_EXPECTED}
-    holders_by_tag = distinct_values_by_tag(datasets, tuple(compared.values()))
+    if scanned is not None:
+        if _text(first.get("Modality")) not in _PET_MODALITIES and not any(k in first for k in PET_KEYWORDS):
+            compared = {name: keyword for name, keyword in compared.items() if keyword not in PET_KEYWORDS}
+        scanned.prefetch((*compared.values(), *_ACQUISITION_KEYWORDS))
+    else:
+        holders_by_tag = distinct_values_by_tag(datasets, [tag_for_keyword(k) for k in compared.values()])
     for name, (keyword, convert) in SIMPLE_FIELDS.items():
         values[name] = _convert(first, keyword, convert, warnings)
-        if name in compared:
-            holders = holders_by_tag[compared[name]]
-            if any(_convert(ds, keyword, convert, []) != values[name] for ds in holders):
-                varying.append(name)
+        if name not in compared:
+            continue
+        if scanned is not None:
+            differs = _varies_in_scan(scanned, keyword, convert)
+        else:
+            holders = holders_by_tag[tag_for_keyword(keyword)]
+            differs = any(_convert(ds, keyword, convert, []) != values[name] for ds in holders)
+        if differs:
+            varying.append(name)
     values["convolution_kernel"] = _texts(first.get("ConvolutionKernel"))
     values["study_datetime"] = _iso_datetime(first, "StudyDate", "StudyTime", None, warnings)
     values["series_datetime"] = _iso_datetime(first, "SeriesDate", "SeriesTime", None, warnings)
-    acquisitions = [_iso_datetime(ds, "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", warnings)
-                    for ds in datasets]
+    acquisitions = (_scanned_acquisitions(scanned, warnings) if scanned is not None else
+                    [_iso_datetime(ds, *_ACQUISITION_KEYWORDS, warnings) for ds in datasets])
     known = sorted(a for a in acquisitions if a is not None)
     values["acquisition_datetime"] = known[0] if known else None
     frame_reference = _convert(first, "FrameReferenceTime", _number, warnings)
@@ -131,6 +156,33 @@ def header_fields(datasets: Sequence[pydicom.Dataset]) -> tuple[dict[str, Any], 
     values["identifiers"] = tuple((keyword, str(first.get(keyword))) for keyword in IDENTIFIER_KEYWORDS
                                   if first.get(keyword) not in (None, ""))
     return values, warnings
+
+
+def _varies_in_scan(scanned: SeriesHeaders, keyword: str, convert: Callable[[Any], Any]) -> bool:
+    """Whether the slices' stored values of ``keyword`` decode to more than one record value."""
+    stored = scanned.distinct(keyword)
+    if len(stored) < 2:
+        return False
+    decoded = (_convert(stored_dataset({keyword: text}), keyword, convert, []) for text in stored)
+    first = next(decoded)
+    return any(value != first for value in decoded)
+
+
+def _scanned_acquisitions(scanned: SeriesHeaders, warnings: list[str]) -> list[Optional[str]]:
+    """Each slice's acquisition date-time (warnings per slice, as for whole headers), decoded once per value."""
+    decoded: dict[tuple[Optional[str], ...], tuple[Optional[str], list[str]]] = {}
+    acquisitions = []
+    for row in scanned.rows(_ACQUISITION_KEYWORDS):
+        if row not in decoded:
+            notes: list[str] = []
+            stored = dict(zip(_ACQUISITION_KEYWORDS, row))
+            # one value each (the usual case): pydicom would decode DA/TM/DT to this same text, padding removed
+            source = stored if not any("\\" in text for text in row if text) else stored_dataset(stored)
+            decoded[row] = (_iso_datetime(source, *_ACQUISITION_KEYWORDS, notes), notes)
+        value, notes = decoded[row]
+        acquisitions.append(value)
+        warnings.extend(notes)
+    return acquisitions
 
 
 def distinct_values_by_tag(datasets: Sequence[pydicom.Dataset],
@@ -230,8 +282,8 @@ def _convert(dataset: pydicom.Dataset, keyword: str, convert: Callable[[Any], An
         return None
 
 
-def _iso_datetime(dataset: pydicom.Dataset, date_keyword: Optional[str], time_keyword: Optional[str],
-                  datetime_keyword: Optional[str], warnings: list[str]) -> Optional[str]:
+def _iso_datetime(dataset: pydicom.Dataset | Mapping[str, Any], date_keyword: Optional[str],
+                  time_keyword: Optional[str], datetime_keyword: Optional[str], warnings: list[str]) -> Optional[str]:
     """ISO 8601 from a DT attribute if present, else from a DA + TM pair (date alone if no time)."""
     if datetime_keyword and dataset.get(datetime_keyword) not in (None, ""):
         return _parse(DT, dataset.get(datetime_keyword), datetime_keyword, warnings)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import pydicom
 import SimpleITK as sitk
 
 from StandardSegLib.errors import DicomError, InputError
-from StandardSegLib.imaging.dicom_scan import read_header, scan_folder
-from StandardSegLib.imaging.dicom_series import OrderedSeries, order_slices, read_pixels
+from StandardSegLib.imaging.dicom_scan import HeaderTable, SeriesHeaders, read_header, scan_folder
+from StandardSegLib.imaging.dicom_series import SERIES_KEYWORDS, OrderedSeries, order_slices, read_pixels
 from StandardSegLib.imaging.geometry import ImageGeometry
-from StandardSegLib.imaging.header_fields import header_fields
+from StandardSegLib.imaging.header_fields import PER_SLICE_KEYWORDS, PET_KEYWORDS, header_fields
 from StandardSegLib.imaging.image_files import (image_file_format, read_file_header, read_file_pixels,
                                                 read_sidecar)
 from StandardSegLib.imaging.record import ImageRecord
@@ -31,6 +31,11 @@ _GEOMETRY_FIELDS = frozenset(item.name for item in fields(ImageRecord) if item.m
 #: Header line naming the pixel file of a detached header: (lower-case key, separator).
 _DATA_FILE_KEYS = {".nhdr": ("data file", ":"), ".mhd": ("elementdatafile", "=")}
 _SUPPORTED = "a DICOM folder or file, .nrrd/.nhdr, .nii/.nii.gz or .mha/.mhd"
+#: Read from every file of a DICOM folder in the scan's one pass: what ordering the slices and the record's
+#: per-slice comparisons need. PET attributes are left to a second pass over PET series only (GDCM reads on
+#: to the last attribute asked for, into the pixel data when a file has none of them).
+_FOLDER_SCAN_KEYWORDS = tuple(keyword for keyword in dict.fromkeys((*SERIES_KEYWORDS, *PER_SLICE_KEYWORDS))
+                              if keyword not in PET_KEYWORDS)
 
 
 @dataclass(frozen=True)
@@ -52,17 +57,19 @@ class LoadedImage:
 @dataclass(frozen=True)
 class _HeaderPart:
     record: ImageRecord
-    datasets: tuple[pydicom.Dataset, ...]
+    #: Whole pixel-free headers; for a DICOM series read on first use (``SeriesHeaders``).
+    datasets: Sequence[pydicom.Dataset]
     source_files: tuple[Path, ...]
-    read_pixels: Callable[[Optional[ProgressCallback]], sitk.Image]
+    #: Pixels and the headers in slice order (for DICOM from the same read of each file).
+    read_pixels: Callable[[Optional[ProgressCallback]], tuple[sitk.Image, tuple[pydicom.Dataset, ...]]]
 
 
 def load_image(path: str | os.PathLike, series_uid: Optional[str] = None,
                progress: Optional[ProgressCallback] = None) -> LoadedImage:
     """Read headers and pixels of ``path`` (see module docstring for the accepted sources)."""
     header = _read_headers(Path(path), series_uid, _scaled(progress, 0.0, _HEADER_SHARE))
-    image = header.read_pixels(_scaled(progress, _HEADER_SHARE, 1.0))
-    return LoadedImage(image, header.record, header.datasets, header.source_files)
+    image, datasets = header.read_pixels(_scaled(progress, _HEADER_SHARE, 1.0))
+    return LoadedImage(image, header.record, datasets, header.source_files)
 
 
 def read_image_record(path: str | os.PathLike, series_uid: Optional[str] = None,
@@ -75,7 +82,7 @@ def read_image_headers(path: str | os.PathLike, series_uid: Optional[str] = None
                        progress: Optional[ProgressCallback] = None) -> tuple[ImageRecord, tuple[pydicom.Dataset, ...]]:
     """Record and pixel-free headers (what ``inspect`` needs for the SUV conversion)."""
     header = _read_headers(Path(path), series_uid, progress)
-    return header.record, header.datasets
+    return header.record, tuple(header.datasets)
 
 
 def _read_headers(path: Path, series_uid: Optional[str], progress: Optional[ProgressCallback]) -> _HeaderPart:
@@ -94,17 +101,19 @@ def _read_headers(path: Path, series_uid: Optional[str], progress: Optional[Prog
     if "Rows" not in dataset:
         raise DicomError(f"{path}: {dataset.get('Modality', 'this')} object has no image (Rows (0028,0010) "
                          "missing); expected an image file")
-    ordered = order_slices([(path, dataset)])
+    table = HeaderTable()
+    table.add_dataset(path, dataset)
+    ordered = order_slices(SeriesHeaders((path,), table))
     warning = ("single DICOM file loaded as a one-slice image; pass its folder to load the whole series",)
     return _dicom_part(ordered, "dicom-file", warning)
 
 
 def _dicom_folder(folder: Path, series_uid: Optional[str], progress: Optional[ProgressCallback]) -> _HeaderPart:
-    scan = scan_folder(folder, progress)
+    scan = scan_folder(folder, progress, _FOLDER_SCAN_KEYWORDS)
     summaries = scan.summaries()
     listing = "; ".join(summary.describe() for summary in summaries)
     if series_uid is not None:
-        if series_uid not in scan.headers_by_series:
+        if series_uid not in scan.files_by_series:
             raise DicomError(f"{folder}: series {series_uid} not found; series present: {listing}")
         chosen = series_uid
     else:
@@ -117,7 +126,7 @@ def _dicom_folder(folder: Path, series_uid: Optional[str], progress: Optional[Pr
         chosen = images[0].series_instance_uid
     ignored = () if series_uid is not None else tuple(
         f"ignored series {summary.describe()}" for summary in summaries if summary.series_instance_uid != chosen)
-    ordered = order_slices(scan.headers_by_series[chosen])
+    ordered = order_slices(scan.series(chosen))
     return _dicom_part(ordered, "dicom-series", scan.warnings + ignored)
 
 
@@ -171,7 +180,7 @@ def _image_file(path: Path) -> _HeaderPart:
     record = ImageRecord(**values, warnings=tuple(notes))
     files = (path,) + ((sidecar,) if sidecar else ()) + _detached_data_files(path)
     datasets = (dataset,) if dataset is not None else ()
-    return _HeaderPart(record, datasets, files, lambda progress: _file_pixels(path, progress))
+    return _HeaderPart(record, datasets, files, lambda progress: (_file_pixels(path, progress), datasets))
 
 
 def _file_pixels(path: Path, progress: Optional[ProgressCallback]) -> sitk.Image:
