@@ -23,7 +23,7 @@ from StandardSegLib.imaging.header_fields import PER_SLICE_KEYWORDS, PET_KEYWORD
 from StandardSegLib.imaging.image_files import (image_file_format, read_file_header, read_file_pixels,
                                                 read_sidecar)
 from StandardSegLib.imaging.record import ImageRecord
-from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.progress import ProgressCallback, progress_part, report
 
 #: Share of the progress bar given to reading headers when pixels are loaded too.
 _HEADER_SHARE = 0.25
@@ -67,8 +67,8 @@ class _HeaderPart:
 def load_image(path: str | os.PathLike, series_uid: Optional[str] = None,
                progress: Optional[ProgressCallback] = None) -> LoadedImage:
     """Read headers and pixels of ``path`` (see module docstring for the accepted sources)."""
-    header = _read_headers(Path(path), series_uid, _scaled(progress, 0.0, _HEADER_SHARE))
-    image, datasets = header.read_pixels(_scaled(progress, _HEADER_SHARE, 1.0))
+    header = _read_headers(Path(path), series_uid, progress_part(progress, 0.0, _HEADER_SHARE))
+    image, datasets = header.read_pixels(progress_part(progress, _HEADER_SHARE, 1.0))
     return LoadedImage(image, header.record, datasets, header.source_files)
 
 
@@ -220,9 +220,3 @@ def _checked_override(sidecar: Optional[Path], name: str, value: Any) -> Any:
 
 def _geometry_values(geometry: ImageGeometry) -> dict[str, Any]:
     return {"origin": geometry.origin_mm, "spacing": geometry.spacing_mm, "direction": geometry.direction}
-
-
-def _scaled(progress: Optional[ProgressCallback], start: float, end: float) -> Optional[ProgressCallback]:
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
