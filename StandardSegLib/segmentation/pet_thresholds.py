@@ -12,8 +12,9 @@ engine keeps the component(s) connected to the seed, so other hot structures in 
 
 SUVpeak is the PERCIST/QIBA 1 mL sphere mean (``StandardSegLib.measure``), searched over the VOI. BG is the
 mean of the background/reference ROI measured for the gate (for PERCIST the liver, where PERCIST asks for
-SUL; StandardSeg uses the image's SUV type and records it). Contrast-oriented coefficients are
-scanner-specific (phantom calibration), so pet-contrast has no defaults: the protocol must give them.
+SUL; StandardSeg uses the image's SUV type and records it - the mask is the same either way, since SUL =
+SUVbw x LBM/weight scales voxels, liver mean and SD by one factor; only the threshold's stated value differs).
+Contrast-oriented coefficients are scanner-specific (phantom calibration), so pet-contrast has no defaults: the protocol must give them.
 """
 
 from __future__ import annotations
