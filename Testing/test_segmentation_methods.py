@@ -123,6 +123,23 @@ def test_pet_threshold_and_volume_match_numpy(blob, pet_protocol, method, expect
     assert result.provenance.units == "SUVbw" and result.provenance.algorithm_type == SEMIAUTOMATIC
 
 
+def test_percist_mask_is_the_same_in_sul(blob, pet_protocol):
+    """PERCIST asks for SUL (SUVlbm): scaling the image and the liver statistics by LBM/weight (one factor)
+    leaves the mask unchanged and scales only the stated threshold."""
+    import dataclasses
+
+    image, _array = blob
+    lbm_over_weight = 0.72
+    sul_background = dataclasses.replace(BACKGROUND, units="SUVlbm", mean=BACKGROUND.mean * lbm_over_weight,
+                                         sd=BACKGROUND.sd * lbm_over_weight)
+    common = dict(protocol=pet_protocol, verdict=verdict_for(pet_protocol), method="pet-percist",
+                  seeds_lps=[(40.0, 40.0, 40.0)])
+    in_suv = segment(image, units="SUVbw", background=BACKGROUND, **common)
+    in_sul = segment(image * lbm_over_weight, units="SUVlbm", background=sul_background, **common)
+    assert np.array_equal(sitk.GetArrayViewFromImage(in_sul.mask), sitk.GetArrayViewFromImage(in_suv.mask))
+    assert in_sul.provenance.thresholds["lower"] == pytest.approx(in_suv.provenance.thresholds["lower"] * lbm_over_weight)
+
+
 def test_pet_vote_is_a_voxelwise_majority(blob, pet_protocol):
     image, array = blob
     result = segment(image, protocol=pet_protocol, verdict=verdict_for(pet_protocol), method="pet-vote",
