@@ -82,6 +82,11 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     assert demo["truth"] == json.loads((study / "truth.json").read_text())
     assert str(tmp_path) not in (report_dir / "report.json").read_text()  # relative paths only
     _check_scene_matches_report(scene, summary, tmp_path / "unpacked")
+    # The bundle's session.json regenerates the same segments (the demo reader is in the study's registry).
+    regenerated = tmp_path / "regenerated"
+    assert main(["report", "--session", str(report_dir / "session.json"), "-o", str(regenerated)]) == 0
+    assert [s["measurements"]["voxel_count"] for s in _summary(regenerated)["segments"]] == \
+        [s["measurements"]["voxel_count"] for s in summary["segments"]]
 
 
 def _check_scene_matches_report(scene: Path, summary: dict, unpack_dir: Path) -> None:
