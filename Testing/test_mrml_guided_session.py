@@ -247,6 +247,9 @@ def test_steps_out_of_order_and_mismatched_volumes_are_refused(demo):
             session.use_volume(node)
         with pytest.raises(InputError, match="step 'check' is not done"):
             session.segment_lesion("x", [(0.0, 0.0, 0.0)])
+        session.load_image(demo.study_files.ct_nrrd)
+        with pytest.raises(InputError, match="one session is one image"):
+            session.load_image(demo.study_files.pet_suv_nrrd)
     finally:
         context.scene.Clear(True)
 

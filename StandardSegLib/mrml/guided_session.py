@@ -130,6 +130,9 @@ class GuidedSession:
     def _attach(self, node: Any, loaded: Any, path: Path, series_uid: Optional[str]) -> None:
         from StandardSegLib.report.report_json import sha256_of
 
+        if self.loaded is not None:
+            raise InputError(f"{path}: this session already works on {self.job.image}; one session is one image "
+                             "(start a new session for another)")
         _require_same_grid(node, loaded.image, path)
         self.loaded, self.volume_node, self.values_node = loaded, node, node
         if not _same_values(node, loaded.image):
@@ -138,8 +141,6 @@ class GuidedSession:
         files = dict.fromkeys(Path(file).absolute() for file in loaded.source_files)
         self.job = dataclasses.replace(self.job, base_dir=path.parent, image=str(path), series_uid=series_uid,
                                        inputs={str(file): sha256_of(file) for file in files})
-        self.checked = None
-        self._values_are_suv = False
 
     def _values_volume(self, image: sitk.Image, name: str) -> Any:
         from StandardSegLib.mrml.volumes import volume_node_from_image
@@ -154,7 +155,7 @@ class GuidedSession:
 
         The background sphere's diameter defaults to the protocol's reference tissue (e.g. 30 mm liver).
         """
-        from StandardSegLib.mrml.roi_markups import DIAMETER_ATTRIBUTE, add_sphere_markup
+        from StandardSegLib.mrml.roi_markups import DIAMETER_ATTRIBUTE, add_sphere_markup, flip_lps_ras
 
         if role not in ROI_ROLES:
             raise InputError(f"ROI role: expected one of {', '.join(ROI_ROLES)}, found {role!r}")
@@ -166,17 +167,18 @@ class GuidedSession:
             node = add_sphere_markup(self.context.scene, sphere, f"StandardSeg {role} ROI", role)
             self.roi_nodes[role] = node
         else:
-            x, y, z = sphere.center_lps
-            node.SetNthControlPointPositionWorld(0, -x, -y, z)
+            node.SetNthControlPointPositionWorld(0, *flip_lps_ras(sphere.center_lps))
             node.SetAttribute(DIAMETER_ATTRIBUTE, f"{sphere.diameter_mm:g}")
         return node
 
     def _default_diameter(self, role: str, reference_tissue: Optional[str]) -> float:
+        """The protocol's reference-tissue sphere diameter (the named tissue, else the first listed)."""
         entries = self.protocol.reference_tissue
-        entry = next((item for item in entries if item["name"] == (reference_tissue or entries[0]["name"])), None) \
-            if entries else None
-        if role == "background" and entry is not None and "diameter_mm" in entry:
-            return float(entry["diameter_mm"])
+        if role == "background" and entries:
+            entry = (next((item for item in entries if item["name"] == reference_tissue), None)
+                     if reference_tissue else entries[0])
+            if entry is not None and "diameter_mm" in entry:
+                return float(entry["diameter_mm"])
         raise InputError(f"{role} ROI: expected a diameter in mm (the protocol {self.protocol.id} sets none)")
 
     def check_image(self, reference_tissue: Optional[str] = None,
@@ -315,11 +317,13 @@ class GuidedSession:
     @staticmethod
     def seeds_from_markup(markups_node: Any) -> tuple[tuple[float, float, float], ...]:
         """The control points of a markups node as LPS seeds (markups are RAS)."""
+        from StandardSegLib.mrml.roi_markups import flip_lps_ras
+
         seeds = []
         for index in range(markups_node.GetNumberOfControlPoints()):
             ras = [0.0, 0.0, 0.0]
             markups_node.GetNthControlPointPositionWorld(index, ras)
-            seeds.append((-ras[0], -ras[1], ras[2]))
+            seeds.append(flip_lps_ras(tuple(ras)))
         return tuple(seeds)
 
     def segments(self) -> list[tuple[str, str, Any]]:

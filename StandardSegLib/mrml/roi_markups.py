@@ -16,14 +16,15 @@ DIAMETER_ATTRIBUTE = "StandardSeg.DiameterMm"
 ROLE_ATTRIBUTE = "StandardSeg.Role"
 
 
-def _flip(point: tuple[float, float, float]) -> tuple[float, float, float]:
+def flip_lps_ras(point: tuple[float, float, float]) -> tuple[float, float, float]:
+    """LPS <-> RAS (the same map both ways: x and y negated)."""
     return (-float(point[0]), -float(point[1]), float(point[2]))
 
 
 def add_sphere_markup(scene: Any, sphere: SphereROI, name: str, role: str) -> Any:
     """A point-list node for ``sphere`` (role e.g. "reference:liver" or "lesion")."""
     node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
-    node.AddControlPoint(*_flip(sphere.center_lps), name)
+    node.AddControlPoint(*flip_lps_ras(sphere.center_lps), name)
     node.SetAttribute(DIAMETER_ATTRIBUTE, f"{sphere.diameter_mm:g}")
     node.SetAttribute(ROLE_ATTRIBUTE, role)
     return node
@@ -38,5 +39,5 @@ def sphere_from_markup(node: Any) -> SphereROI:
         raise InputError(f"markup '{node.GetName()}' has no {DIAMETER_ATTRIBUTE} attribute (diameter in mm)")
     centre_ras = [0.0, 0.0, 0.0]
     node.GetNthControlPointPositionWorld(0, centre_ras)
-    return SphereROI(_flip(tuple(centre_ras)), float(diameter))
+    return SphereROI(flip_lps_ras(tuple(centre_ras)), float(diameter))
 
