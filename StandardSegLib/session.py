@@ -310,7 +310,7 @@ def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None
                    progress: Optional[ProgressCallback] = None) -> CheckedImage:
     """Load the image and run the protocol's gate with the session's ROIs and operator.
 
-    ``operator`` (an ``Operator``) replaces the registry lookup (the demo's in-memory reader); ``loaded`` (a
+    ``operator`` (an ``Operator``) replaces the registry lookup (an in-memory reader, e.g. in tests); ``loaded`` (a
     ``LoadedImage`` of ``session.image``) saves reading the image again (Slicer's guided session). Training is
     judged on the session's creation day when it has one, so a regenerated report states what held then.
     A failed gate is returned, not raised: an interactive reader sees every item before deciding.
