@@ -524,8 +524,9 @@ def _volume_name(loaded: Any, path: Path) -> str:
 
 
 def _series_uid(loaded: Any) -> Optional[str]:
-    return str(loaded.datasets[0].SeriesInstanceUID) if loaded.datasets and "SeriesInstanceUID" in loaded.datasets[0] \
-        and loaded.record.source_format.startswith("dicom") else None
+    """The series UID a DICOM source was read from (None for NRRD/NIfTI, even with a sidecar)."""
+    record = loaded.record
+    return record.series_instance_uid if record.source_format.startswith("dicom") else None
 
 
 def _dicom_series_uid(path: Path) -> Optional[str]:
