@@ -19,7 +19,7 @@ from dicom_factory import write_series
 from StandardSegLib.errors import DicomError, InputError
 from StandardSegLib.imaging import load_image, read_image_record, scan_series
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "Data"
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -242,9 +242,8 @@ def test_header_reads_do_not_decode_pixels(tmp_path, monkeypatch):
     assert read_image_record(series.directory).number_of_slices == 3
 
 
-# --- shared reference data -----------------------------------------------------------------------------
+# --- vendored reference data (Testing/Data) -----------------------------------------------------------------------------
 
-@pytest.mark.skipif(not (DATA / "suv_dro").is_dir(), reason="shared reference data not available")
 def test_suv_dro_series_matches_its_mask_geometry():
     folder = DATA / "suv_dro" / "DRO_0_0"
     loaded = load_image(folder / "PT")

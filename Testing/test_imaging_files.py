@@ -14,7 +14,7 @@ from StandardSegLib.errors import InputError
 from StandardSegLib.imaging import load_image, read_image_record
 from StandardSegLib.imaging.header_fields import gaussian_fwhm_mm, reconstruction_iterations_subsets
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "Data"
 OBLIQUE = (0.8660254037844387, 0.5, 0.0, -0.5, 0.8660254037844387, 0.0, 0.0, 0.0, 1.0)
 
 
@@ -124,7 +124,6 @@ def test_gaussian_fwhm_is_parsed():
     assert gaussian_fwhm_mm(["B30f"]) is None
 
 
-@pytest.mark.skipif(not (DATA / "ibsi_digital_phantom").is_dir(), reason="shared reference data not available")
 def test_ibsi_digital_phantom_loads_with_2mm_spacing():
     loaded = load_image(DATA / "ibsi_digital_phantom" / "image.nii.gz")
     assert loaded.image.GetSpacing() == (2.0, 2.0, 2.0)

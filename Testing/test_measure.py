@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from StandardSegLib.errors import InputError
 from StandardSegLib.measure import align_mask, region_statistics
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "Data"
 IBSI = DATA / "ibsi_digital_phantom"
 ONE_ML_RADIUS_MM = (3000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)   # 6.2035 mm
 

@@ -17,7 +17,7 @@ pytest.importorskip("StandardSegLib.imaging", reason="needs the image loader (St
 
 from StandardSegLib.cli import main  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "Data"
 
 
 def run_cli(capsys, *argv):

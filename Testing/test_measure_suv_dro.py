@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from StandardSegLib.measure import align_mask, region_statistics
 from StandardSegLib.suv import apply_suv, suv_conversion
 
-DRO = Path(__file__).resolve().parents[2] / "shared" / "data" / "suv_dro"
+DRO = Path(__file__).resolve().parent / "Data" / "suv_dro"
 
 
 def stack_pet(directory: Path) -> tuple[sitk.Image, list[pydicom.Dataset]]:

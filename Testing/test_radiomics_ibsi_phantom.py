@@ -28,8 +28,7 @@ import SimpleITK as sitk
 from StandardSegLib.radiomics import KNOWN_DEVIATIONS, extract_features, ibsi_feature
 from StandardSegLib.radiomics.ibsi_mapping import HISTOGRAM, MORPHOLOGY, STATISTICS
 
-PHANTOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "ibsi_digital_phantom"
-pytestmark = pytest.mark.skipif(not PHANTOM.is_dir(), reason="shared reference data not available")
+PHANTOM = Path(__file__).resolve().parent / "Data" / "ibsi_digital_phantom"
 
 #: Every pyradiomics feature of the classes IBSI 1 defines for this phantom (deprecated ones named explicitly).
 PARAMETERS = {
