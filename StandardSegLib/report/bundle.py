@@ -77,7 +77,7 @@ def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, over
         report(progress, 0.8, "report.json, measurements.csv, report.html")
         written = [p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()]
         document = build_report(inputs, outputs=(*written, REPORT_JSON, MEASUREMENTS_CSV, REPORT_HTML),
-                                deidentifier=deidentifier)
+                                not_written=_not_written(inputs, lesions), deidentifier=deidentifier)
         (staging / REPORT_JSON).write_text(report_text(document), encoding="utf-8")
         (staging / MEASUREMENTS_CSV).write_text(measurements_csv(document), encoding="utf-8")
         (staging / REPORT_HTML).write_text(report_html(document, inputs), encoding="utf-8")
@@ -181,12 +181,22 @@ def _deidentified_lesions(lesions: tuple[LesionReport, ...],
     return tuple(result)
 
 
+def _not_written(inputs: ReportInputs, lesions: tuple[LesionReport, ...]) -> tuple[dict[str, str], ...]:
+    """The DICOM outputs left out, and why: SEG and SR are drawn on the source's DICOM frames, which an
+    NRRD/NIfTI (even with a JSON sidecar) does not have; without segments there is nothing to encode."""
+    reason = ("source is not DICOM" if not inputs.is_dicom else "no segments" if not lesions else None)
+    if reason is None:
+        return ()
+    return tuple({"file": f"{DICOM_DIR}/{name}", "reason": reason} for name in (SEG_FILE, SR_FILE))
+
+
 def _write_dicom(inputs: ReportInputs, folder: Path, deidentifier: Optional[Deidentifier]) -> None:
-    from StandardSegLib.report.dicom_outputs import build_seg, build_sr
+    from StandardSegLib.report.dicom_outputs import build_seg, build_sr, with_patient_study_attributes
 
     datasets = list(inputs.loaded.datasets)
     if deidentifier is not None:
         datasets = [deidentifier.dataset(dataset) for dataset in datasets]
+    datasets = with_patient_study_attributes(datasets)
     folder.mkdir()
     seg = build_seg(inputs, datasets)
     seg.save_as(folder / SEG_FILE)

@@ -18,6 +18,7 @@ highdicom 0.28.2 ``ReferencedSegment.from_segmentation`` fails on a freshly buil
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import highdicom as hd
@@ -46,10 +47,32 @@ _PROCEDURES = {"PT": codes.DCM.PositronEmissionTomography, "CT": codes.DCM.Compu
                "MR": codes.DCM.MagneticResonance}
 
 
+#: Type 2 attributes of the Patient and General Study modules (PS3.3 C.7.1.1, C.7.2.1) that highdicom copies
+#: from the first source image into the SEG and SR (it reads them as attributes, so a missing one fails).
+PATIENT_STUDY_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+                       "StudyDate", "StudyTime", "ReferringPhysicianName")
+
+
+def with_patient_study_attributes(datasets: Sequence[pydicom.Dataset]) -> list[pydicom.Dataset]:
+    """``datasets`` with absent Type 2 patient/study attributes present and empty ("unknown", PS3.5 7.4),
+    e.g. a series without AccessionNumber (the OncoRay SUV DROs); headers that have them all are reused as
+    they are, the others are copied (the loaded headers are never changed)."""
+    result = []
+    for dataset in datasets:
+        missing = [keyword for keyword in PATIENT_STUDY_TYPE2 if keyword not in dataset]
+        if missing:
+            dataset = copy.deepcopy(dataset)
+            for keyword in missing:
+                setattr(dataset, keyword, "")
+        result.append(dataset)
+    return result
+
+
 def build_seg(inputs: ReportInputs, datasets: Sequence[pydicom.Dataset]) -> hd.seg.Segmentation:
     """One binary SEG segment per lesion (numbered as in report.json) on the frames of ``datasets``.
 
-    ``datasets`` are the source headers (possibly de-identified copies) in the order of ``inputs.loaded``.
+    ``datasets`` are the source headers (possibly de-identified copies) in the order of ``inputs.loaded``,
+    completed by ``with_patient_study_attributes``.
     """
     frames = _frame_indices(inputs.values_image, datasets)
     stack = np.stack([sitk.GetArrayViewFromImage(lesion.segment.mask)[frames] > 0 for lesion in inputs.lesions],

@@ -16,6 +16,9 @@ import SimpleITK as sitk
 from StandardSegLib.lesion_measurements import LesionMeasurements, ReferenceRatios
 from StandardSegLib.segmentation import Segment
 
+#: ``ImageRecord.source_format`` values read from DICOM files.
+DICOM_SOURCE_FORMATS = ("dicom-series", "dicom-file")
+
 
 @dataclass(frozen=True)
 class LesionReport:
@@ -60,5 +63,6 @@ class ReportInputs:
 
     @property
     def is_dicom(self) -> bool:
-        """DICOM SEG and SR need the source's DICOM headers."""
-        return bool(getattr(self.loaded, "datasets", ()))
+        """DICOM SEG and SR are drawn on the source's DICOM frames: a DICOM series or file, not an NRRD/NIfTI
+        whose JSON sidecar gives a header but no frames (no ImagePositionPatient, Rows, SOP instances)."""
+        return self.loaded.record.source_format in DICOM_SOURCE_FORMATS and bool(self.loaded.datasets)

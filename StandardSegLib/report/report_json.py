@@ -17,7 +17,7 @@ import json
 import platform
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from StandardSegLib import __version__
 from StandardSegLib.errors import StandardSegError
@@ -56,9 +56,12 @@ def sha256_of(path: Path) -> str:
 
 
 def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
+                 not_written: tuple[Mapping[str, str], ...] = (),
                  deidentifier: Optional[Deidentifier] = None,
                  finished_at: Optional[dt.datetime] = None) -> dict[str, Any]:
-    """The report document (plain JSON values), de-identified when ``deidentifier`` is given, validated."""
+    """The report document (plain JSON values), de-identified when ``deidentifier`` is given, validated.
+
+    ``not_written`` lists bundle files left out, each ``{"file": relative path, "reason": one line}``."""
     finished = finished_at or dt.datetime.now().astimezone()
     protocol = inputs.protocol
     preset = (protocol.window_presets[inputs.window_preset_organ] if inputs.window_preset_organ
@@ -81,6 +84,7 @@ def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
                    for name, path in sorted(inputs.input_files.items())],
         "software": software_versions(),
         "outputs": sorted(outputs),
+        "not_written": [dict(item) for item in not_written],
         "context": dict(inputs.context),
     }
     document = to_jsonable(document)
@@ -130,7 +134,9 @@ def _operator(inputs: ReportInputs) -> Optional[dict[str, Any]]:
 
 
 def _segment(number: int, lesion: Any) -> dict[str, Any]:
-    return {"number": number, "name": lesion.name, "provenance": lesion.segment.provenance.to_dict(),
+    provenance = lesion.segment.provenance
+    return {"number": number, "name": lesion.name, "provenance": provenance.to_dict(),
+            "flags": [flag.to_dict() for flag in provenance.flags],
             "measurements": lesion.measurements.to_dict(),
             "reference_ratios": lesion.reference_ratios.to_dict() if lesion.reference_ratios else None,
             "radiomics": lesion.radiomics.to_dict() if lesion.radiomics is not None else None}
