@@ -136,10 +136,12 @@ def test_schema_rejects_broken_documents(bundle, break_it):
 def test_measurements_csv_is_tidy_and_matches_the_json(bundle):
     document = _document(bundle)
     rows = list(csv.DictReader(io.StringIO((bundle.path / "measurements.csv").read_text(encoding="utf-8"))))
-    assert list(rows[0]) == ["case", "segment", "measure", "value", "unit"]
+    assert list(rows[0]) == ["case", "segment", "measure", "value", "unit", "flags"]
     keys = [(row["case"], row["segment"], row["measure"]) for row in rows]
     assert len(keys) == len(set(keys))  # one row per case x segment x measure
     assert all(row["unit"] for row in rows)
+    assert {row["flags"] for row in rows} == {";".join(flag["code"] for segment in document["segments"]
+                                                       for flag in segment["flags"])}
     by_key = {(row["segment"], row["measure"]): row for row in rows}
     for segment in document["segments"]:
         name, measured = segment["name"], segment["measurements"]

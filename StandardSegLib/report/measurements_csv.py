@@ -1,4 +1,5 @@
-"""measurements.csv: tidy table (Wickham 2014), one row per case x segment x measure, with its unit.
+"""measurements.csv: tidy table (Wickham 2014), one row per case x segment x measure, with its unit and the
+segment's plausibility flag codes (joined by ";", empty when none; see ``StandardSegLib.segmentation.flags``).
 
 Built from the report document, so the CSV states exactly the numbers report.json states (de-identified the
 same way). Missing values (e.g. no SUV peak for a tiny lesion) are empty cells, never a made-up number.
@@ -10,7 +11,9 @@ import csv
 import io
 from typing import Any, Iterator, Optional
 
-HEADER = ("case", "segment", "measure", "value", "unit")
+from StandardSegLib.segmentation.flags import flag_codes
+
+HEADER = ("case", "segment", "measure", "value", "unit", "flags")
 
 #: (measure name, path in a segment's "measurements", unit; None = the image units).
 _GEOMETRY = (
@@ -27,7 +30,8 @@ _UPTAKE = (("suv_max", None), ("suv_peak", None), ("suv_mean", None), ("mtv_ml",
 
 
 def measurement_rows(document: dict[str, Any]) -> Iterator[tuple[str, str, str, Any, str]]:
-    """Rows (case, segment, measure, value, unit) for every segment of a report document."""
+    """Rows (case, segment, measure, value, unit) for every segment of a report document (see ``segment_flags``
+    for the flags column)."""
     case = document["image"].get("study_instance_uid") or document["image"].get("series_instance_uid") or ""
     for segment in document["segments"]:
         measured = segment["measurements"]
@@ -54,10 +58,16 @@ def measurements_csv(document: dict[str, Any]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER)
+    flags = {segment["name"]: segment_flags(segment) for segment in document["segments"]}
     for case, segment, measure, value, unit in measurement_rows(document):
         writer.writerow((case, segment, measure, "" if value is None else repr(value) if isinstance(value, float)
-                         else value, unit))
+                         else value, unit, flags[segment]))
     return buffer.getvalue()
+
+
+def segment_flags(segment: dict[str, Any]) -> str:
+    """A report segment's flag codes joined by ";" (the key is optional in older reports)."""
+    return flag_codes(flag["code"] for flag in segment.get("flags", []))
 
 
 def _get(values: dict[str, Any], path: tuple[str, ...]) -> Any:

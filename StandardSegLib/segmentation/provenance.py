@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from StandardSegLib import __version__
 from StandardSegLib.jsonable import to_jsonable
+from StandardSegLib.segmentation.flags import SegmentFlag, flag_codes
 
 MANUAL = "MANUAL"
 SEMIAUTOMATIC = "SEMIAUTOMATIC"
@@ -62,6 +63,7 @@ class SegmentProvenance:
     ``thresholds`` are in ``units`` (the image units the method worked in: HU, SUVbw...); ``seeds_lps`` and
     the VOI are DICOM patient coordinates in mm. ``gate`` is the verdict summary (protocol id, version,
     sha256, overall, override) so a segment made under an overridden gate says so, with the reason.
+    ``flags`` are the plausibility warnings of the engine's guards (:mod:`~StandardSegLib.segmentation.flags`).
     """
 
     method: str
@@ -81,6 +83,7 @@ class SegmentProvenance:
     voxel_count: int
     volume_mm3: float
     details: Mapping[str, Any] = field(default_factory=dict)
+    flags: tuple[SegmentFlag, ...] = ()
     software: Mapping[str, str] = field(default_factory=software_versions)
     time: str = field(default_factory=utc_now)
 
@@ -115,6 +118,8 @@ class SegmentProvenance:
             "StandardSeg.version": self.software.get("StandardSeg", ""),
             "StandardSeg.time": self.time,
         }
+        if self.flags:
+            tags["StandardSeg.flags"] = flag_codes(flag.code for flag in self.flags)
         if override:
             tags["StandardSeg.gate_override_reason"] = override
         return tags
@@ -127,6 +132,7 @@ class SegmentProvenance:
         fields["seeds_lps"] = tuple(tuple(point) for point in fields["seeds_lps"])
         fields["background_seeds_lps"] = tuple(tuple(point) for point in fields["background_seeds_lps"])
         fields["steps"] = tuple(ProcessingStep(**step) for step in fields["steps"])
+        fields["flags"] = tuple(SegmentFlag.from_dict(flag) for flag in fields.get("flags", ()))
         return cls(**fields)
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +155,7 @@ class SegmentProvenance:
             "voxel_count": self.voxel_count,
             "volume_mm3": self.volume_mm3,
             "details": dict(self.details),
+            "flags": [flag.to_dict() for flag in self.flags],
             "software": dict(self.software),
             "time": self.time,
         })
