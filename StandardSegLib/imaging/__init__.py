@@ -7,7 +7,8 @@ Public API (other packages import only from here):
 - ``read_image_record(path, series_uid=None) -> ImageRecord``: headers only.
 - ``read_image_headers(path, series_uid=None) -> (ImageRecord, datasets)``: headers only, with the datasets.
 - ``scan_series(directory, progress=None) -> list[SeriesSummary]``: the series in a DICOM folder.
-- ``read_mask_file(path) -> SimpleITK.Image``: a mask/label file as stored (integer labels kept).
+- ``read_mask_file(path, image=None, roi=None, ...) -> SimpleITK.Image``: a mask/label file as stored
+  (integer labels kept), or one ROI of an RTSTRUCT rasterised onto ``image``.
 """
 
 from StandardSegLib.imaging.dicom_scan import SeriesSummary, scan_series

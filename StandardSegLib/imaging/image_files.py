@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import warnings as python_warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pydicom
 import SimpleITK as sitk
@@ -23,6 +23,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.imaging.record import ImageRecord
+from StandardSegLib.rtstruct import is_rtstruct, read_rtstruct
 
 #: Extensions handled here, longest first so ".nii.gz" wins over ".gz".
 IMAGE_FILE_FORMATS = {".nii.gz": "nifti", ".nii": "nifti", ".nrrd": "nrrd", ".nhdr": "nrrd",
@@ -70,11 +71,27 @@ def read_file_pixels(path: Path) -> sitk.Image:
     return image
 
 
-def read_mask_file(path: str | Path) -> sitk.Image:
-    """A mask or label-map file as stored (labels stay integers), for ROIs and segmentations."""
+def read_mask_file(path: str | Path, image: Optional[sitk.Image] = None, roi: Optional[str] = None,
+                   datasets: Sequence[pydicom.Dataset] = (), warnings: Optional[list[str]] = None) -> sitk.Image:
+    """A mask or label-map file as stored (labels stay integers), for ROIs and segmentations.
+
+    An RTSTRUCT (``RS.dcm``) holds contours, not voxels: ``roi`` names the structure (optional when it holds
+    one) and the contours are rasterised onto ``image``'s grid by geometry (``StandardSegLib.rtstruct``),
+    with ``datasets`` (the image's DICOM headers) to check the frame of reference; its warnings are appended
+    to ``warnings``. For voxel masks ``roi`` must be None.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"mask file {path} does not exist")
+    if image_file_format(path) is None and is_rtstruct(path):
+        if image is None:
+            raise InputError(f"mask {path.name} is an RTSTRUCT: its contours need the image to be rasterised onto")
+        result = read_rtstruct(path, image, roi, datasets)
+        if warnings is not None:
+            warnings.extend(result.warnings)
+        return result.mask
+    if roi is not None:
+        raise InputError(f"--roi {roi!r} applies to an RTSTRUCT mask; {path.name} is a voxel mask (use --label)")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
