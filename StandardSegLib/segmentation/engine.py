@@ -47,14 +47,15 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
             seeds_lps: Sequence[Point] = (), background_seeds_lps: Sequence[Point] = (),
             box: Optional[BoxROI] = None, parameters: Optional[Mapping[str, Any]] = None,
             background: Any = None, operator: Optional[str] = None, roi_modality: str = "unknown",
-            alignment: Optional[Mapping[str, Any]] = None,
+            alignment: Optional[Mapping[str, Any]] = None, seeds_mask: Optional[sitk.Image] = None,
             progress: Optional[ProgressCallback] = None) -> Segment:
     """Segment ``image`` (working units ``units``: HU, SUVbw...) with a protocol-allowed ``method``.
 
     ``verdict`` is the GateVerdict of this image under ``protocol``; ``parameters`` override the protocol's
     defaults (strings from the CLI are converted); ``background`` is the reference-tissue measurement
     (mean/sd in ``units``) for background-relative PET methods; ``roi_modality`` and ``alignment`` say which
-    image defined the ROI and how it was brought onto the grid (multi-modality reference).
+    image defined the ROI and how it was brought onto the grid (multi-modality reference). ``seeds_mask``
+    is a painted seed label image on ``image``'s grid (1 foreground, 2 background) for grow-from-seeds.
     """
     check_method_allowed(protocol, method)
     _check_verdict(protocol, verdict)
@@ -71,16 +72,22 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         return Segment(empty, provenance)
 
     chosen = METHODS[method]
-    values = {**protocol.segmentation_methods.get(method, {}), **(parameters or {})}
+    values = {**chosen.default_options, **protocol.segmentation_methods.get(method, {}), **(parameters or {})}
     method_values, common_values = split_parameters(method, chosen.parameters, values)
     method_parameters = build_parameters(chosen.parameters, method, method_values)
     options = build_parameters(CommonOptions, method, common_values)
-    _check_inputs(chosen, units, seeds, background_seeds, box)
+    _check_inputs(chosen, units, seeds, box, seeds_mask)
 
     seed_indices = tuple(seed_index(image, point, "seed") for point in seeds)
     background_indices = tuple(seed_index(image, point, "background seed") for point in background_seeds)
     reach_mm = options.voi_margin_mm + max(options.margin_mm, 0.0) + 3.0 * options.smoothing_mm
-    voi = voi_from_box(image, box) if box else voi_around(image, seed_indices + background_indices, reach_mm)
+    seed_image = None
+    if chosen.seed_image is not None:  # the method's own seed labels and fixed extent (Slicer's rule)
+        seed_image = chosen.seed_image(image, seed_indices, background_indices, seeds_mask,
+                                       voi_from_box(image, box) if box else None, method_parameters)
+        voi = seed_image.voi
+    else:
+        voi = voi_from_box(image, box) if box else voi_around(image, seed_indices + background_indices, reach_mm)
     if box:
         _check_seeds_in_voi(voi, seed_indices + background_indices, box)
 
@@ -88,10 +95,10 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         report(progress, round_number / (MAX_VOI_ROUNDS + 1), f"{method}: VOI {voi.size}")
         data = MethodInput(voi.crop(image), units, tuple(voi.local(i) for i in seed_indices),
                            tuple(voi.local(i) for i in background_indices), background,
-                           protocol.segmentation_methods)
+                           protocol.segmentation_methods, seed_image.labels if seed_image else None)
         output = chosen.run(data, method_parameters)
         mask, steps = postprocess(output.mask, data.seeds, options)
-        grown = None if box else voi.grown_to_fit(mask, reach_mm, image)
+        grown = None if box or seed_image else voi.grown_to_fit(mask, reach_mm, image)
         if grown is None:
             break
         voi = grown
@@ -107,7 +114,8 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         parameters={**_public(method_parameters), **_public(options)}, voi=voi.to_dict(image),
         thresholds={key: float(value) for key, value in output.thresholds.items()},
         steps=(first, *steps), voxel_count=count, volume_mm3=count * float(np.prod(image.GetSpacing())),
-        details={"source": chosen.source, "voi_rounds": round_number, **output.details}, **context)
+        details={"source": chosen.source, "voi_rounds": round_number, **(seed_image.details if seed_image else {}),
+                 **output.details}, **context)
     report(progress, 1.0, f"{method}: {count} voxels")
     return Segment(full, provenance)
 
@@ -121,15 +129,16 @@ def _check_verdict(protocol: Any, verdict: Any) -> None:
     verdict.require_segmentation_allowed()
 
 
-def _check_inputs(method: Method, units: str, seeds: tuple, background_seeds: tuple, box: Optional[BoxROI]) -> None:
+def _check_inputs(method: Method, units: str, seeds: tuple, box: Optional[BoxROI],
+                  seeds_mask: Optional[sitk.Image]) -> None:
     if method.needs_suv and not units.upper().startswith("SUV"):
         raise InputError(f"method {method.id} works in SUV and needs a PET image convertible to SUV; the image "
                          f"is in {units}")
-    if not seeds and not (method.seedless and box is not None):
+    if seeds_mask is not None and method.seed_image is None:
+        raise InputError(f"method {method.id} takes seed points, not a seeds mask (only grow-from-seeds does)")
+    if not seeds and seeds_mask is None and not (method.seedless and box is not None):
         needed = "at least one seed (--seed X,Y,Z)" + (" or a VOI box" if method.seedless else "")
         raise InputError(f"method {method.id} needs {needed}")
-    if method.needs_background_seeds and not background_seeds:
-        raise InputError(f"method {method.id} needs background seeds (--background-seed X,Y,Z) around the lesion")
 
 
 def _check_seeds_in_voi(voi: VOI, indices: tuple, box: BoxROI) -> None:

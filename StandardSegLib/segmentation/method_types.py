@@ -9,9 +9,12 @@ provenance, so a method only computes a raw mask and the thresholds it used.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 import SimpleITK as sitk
+
+if TYPE_CHECKING:
+    from StandardSegLib.segmentation.voi import VOI
 
 Index = tuple[int, int, int]
 
@@ -23,6 +26,7 @@ class MethodInput:
     ``background`` is the reference-tissue measurement (an object with ``mean``, ``sd``, ``units``,
     ``name``; e.g. the gate's liver ROI), needed by the background-relative PET methods.
     ``protocol_parameters`` are the protocol's defaults of every method (for pet-vote's members).
+    ``seed_labels`` is the merged seed label crop of a method with its own seed image (grow-from-seeds).
     """
 
     image: sitk.Image
@@ -31,6 +35,16 @@ class MethodInput:
     background_seeds: tuple[Index, ...] = ()
     background: Any = None
     protocol_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    seed_labels: Optional[sitk.Image] = None
+
+
+@dataclass(frozen=True)
+class SeedImage:
+    """A method's own seed label crop, the fixed VOI it works in (its extent rule) and what to record."""
+
+    voi: "VOI"
+    labels: sitk.Image
+    details: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,12 @@ class MethodOutput:
 
 @dataclass(frozen=True)
 class Method:
-    """A registered method. ``source`` cites where its formula and defaults come from."""
+    """A registered method. ``source`` cites where its formula and defaults come from.
+
+    ``seed_image(image, seed indices, background indices, seeds mask, box VOI or None, parameters)`` builds
+    the seed labels and a fixed VOI (the engine then neither adds a margin nor grows the VOI);
+    ``default_options`` are the method's defaults of the common options (protocol and user values win).
+    """
 
     id: str
     title: str
@@ -53,8 +72,9 @@ class Method:
     source: str
     needs_suv: bool = False
     needs_background: bool = False
-    needs_background_seeds: bool = False
     seedless: bool = False  # may run inside a user box without seeds (a pure threshold)
+    seed_image: Optional[Callable[..., SeedImage]] = None
+    default_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def binary(image: sitk.Image) -> sitk.Image:
