@@ -62,7 +62,8 @@ def test_json_equals_direct_pyradiomics_and_leaves_inputs_unchanged(capsys, para
     assert {d["id"] for d in result["ibsi_deviations"]} == {"bin-edges-at-zero", "kurtosis-not-excess",
                                                              "pca-population-covariance"}
     assert set(result) == {"features", "ibsi", "ibsi_deviations", "settings", "image_types", "feature_classes",
-                           "label", "parameters_source", "pyradiomics_version", "diagnostics", "warnings"}
+                           "label", "parameters_source", "pyradiomics_version", "diagnostics", "units", "warnings"}
+    assert result["units"] == "stored (image file)"
     assert file_hash(image, mask, params_file) == before
 
 
@@ -152,14 +153,18 @@ def test_bad_inputs_exit_2(capsys, tmp_path, params_file):
 def test_dicom_series(capsys, params_file):
     from StandardSegLib.imaging import load_image
     from StandardSegLib.measure import align_mask
+    from StandardSegLib.suv import apply_suv, suv_conversion
 
     series, mask = DATA / "suv_dro" / "DRO_2_0" / "PT", DATA / "suv_dro" / "DRO_2_0" / "mask" / "DRO_mask.nii.gz"
     parameters = {"setting": {"binWidth": 0.25}, "featureClass": {"firstorder": ["Mean", "Maximum", "Entropy"]}}
     params_file.write_text(yaml.safe_dump(parameters))
     code, out, err = run_cli(capsys, series, "--mask", mask, "--params", params_file, "--json")
     assert code == 0, err
-    image = load_image(series).image
+    loaded = load_image(series)
+    image = apply_suv(loaded.image, suv_conversion(loaded.datasets))  # features are in SUVbw, as in `run`
     aligned, _ = align_mask(sitk.ReadImage(str(mask)), image)
     aligned = sitk.Image(aligned)
     aligned.CopyInformation(image)
-    assert json.loads(out)["features"] == direct(parameters, image, aligned)
+    output = json.loads(out)
+    assert output["units"] == "SUVbw"
+    assert output["features"] == direct(parameters, image, aligned)

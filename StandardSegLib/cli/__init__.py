@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module ``<name>_cmd.py`` with a ``register(subparsers)`` function that adds
 its parser and sets ``func``. Errors of the user's making (``StandardSegError``) are caught here, once, and
-printed as one line with the error's exit status; nothing else in the CLI catches them.
+printed as one line with the error's exit status; nothing else in the CLI catches them. Third-party warnings
+(pydicom's header complaints...) are collected here too and go to the JSON ``warnings``, never to the
+terminal (``StandardSegLib.cli.third_party``; ``--debug`` shows them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from importlib import import_module
 from typing import Optional, Sequence
 
 from StandardSegLib import __version__
+from StandardSegLib.cli.third_party import captured_warnings
 from StandardSegLib.errors import StandardSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -41,7 +44,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        if args.debug:
+            return int(args.func(args) or 0)
+        with captured_warnings():
+            return int(args.func(args) or 0)
     except StandardSegError as error:
         if args.debug:
             raise

@@ -6,27 +6,40 @@ printed with pyradiomics' names (``original_firstorder_Mean``...) and their IBSI
 
 An image *file* (NIfTI, NRRD, MetaImage) is read exactly as pyradiomics reads it (``SimpleITK.ReadImage``, pixel
 type kept): resampling keeps the pixel type, so any conversion would change the features. A DICOM series
-(folder or file) is loaded with real-world values (rescale applied). A mask on another grid is resampled
-nearest-neighbour onto the image grid (with a warning), one within ``GRID_TOLERANCE`` is given the image's
-geometry exactly, so pyradiomics' strict geometry check does not reject rounding differences.
+(folder or file) is loaded with real-world values (rescale applied) and measured in the units ``run`` uses
+(``StandardSegLib.gate.values_for_gate``): PET in SUVbw, so a protocol's SUV bin width means the same in
+``features`` and in a report; under ``--protocol`` a PET that cannot be converted to SUV is refused, with
+``--params`` it is kept in its stored units with a warning. More grey levels than
+``StandardSegLib.radiomics.grey_levels.MAX_GREY_LEVELS`` are refused before pyradiomics runs. A mask on
+another grid is resampled nearest-neighbour onto the image grid (with a warning), one within
+``GRID_TOLERANCE`` is given the image's geometry exactly, so pyradiomics' strict geometry check does not
+reject rounding differences.
 
 JSON output keys: ``features`` {name: value}; ``ibsi`` {name: {family, name, code}}; ``ibsi_deviations``
 [{id, title, pyradiomics, ibsi, effect, condition, features, source}] (those applying to these settings and
 features); ``settings`` (every effective pyradiomics setting), ``image_types``, ``feature_classes``, ``label``,
-``parameters_source``, ``pyradiomics_version``, ``diagnostics`` (pyradiomics' own), ``warnings``.
+``parameters_source``, ``pyradiomics_version``, ``diagnostics`` (pyradiomics' own), ``units`` (SUVbw, HU,
+the stored PET units, or ``stored (image file)``), ``warnings``.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import SimpleITK as sitk
 
 from StandardSegLib.cli.output import print_json, print_table
-from StandardSegLib.errors import InputError
+from StandardSegLib.errors import InputError, SUVError
 from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
+
+if TYPE_CHECKING:
+    from StandardSegLib.protocols.model import Protocol
+
+#: ``units`` of an image file read as pyradiomics reads it (no header says what its values are).
+STORED_UNITS = "stored (image file)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,16 +65,19 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that ``standardseg --help`` and the other commands do not load pyradiomics.
     from StandardSegLib.radiomics import build_extractor, protocol_parameters, read_parameter_file, run_extractor
 
+    protocol = None
     if args.params is not None:
         parameters, source = read_parameter_file(args.params), str(args.params)
     else:
-        parameters, source = protocol_parameters(library_from_args(args).get(args.protocol))
+        protocol = library_from_args(args).get(args.protocol)
+        parameters, source = protocol_parameters(protocol)
     extractor = build_extractor(parameters, source)  # bad parameters fail before any image is read
-    image, warnings = _read_image(Path(args.image))
+    image, units, warnings = _read_image(Path(args.image), protocol)
     mask_path = Path(args.mask)
     mask, mask_warnings = _mask_on_image_grid(read_mask_file(mask_path), image, mask_path.name)
     result = run_extractor(extractor, image, mask, label=args.label, source=source, mask_name=str(mask_path))
     output = result.to_dict()
+    output["units"] = units
     output["warnings"] = warnings + mask_warnings + output["warnings"]
     if args.json:
         print_json(output)
@@ -70,18 +86,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_image(path: Path) -> tuple[sitk.Image, list[str]]:
+def _read_image(path: Path, protocol: Optional[Protocol]) -> tuple[sitk.Image, str, list[str]]:
+    """The image in the units ``run`` measures in (``values_for_gate``: PET in SUVbw), its units and warnings.
+
+    Under a protocol, PET that cannot be converted to SUV is refused: the protocol's bin width is in SUV.
+    """
+    from StandardSegLib.gate import values_for_gate
     from StandardSegLib.imaging import load_image
     from StandardSegLib.imaging.image_files import image_file_format
 
     if path.is_file() and image_file_format(path):
         try:
-            return sitk.ReadImage(str(path)), []
+            image = sitk.ReadImage(str(path))
         except RuntimeError as error:
             reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
             raise InputError(f"cannot read image {path}: {reason}") from None
+        notes = [f"{path.name}: an image file is used as stored (units unknown); protocol {protocol.id}'s "
+                 f"bin width assumes {_protocol_units(protocol)}"] if protocol is not None else []
+        return image, STORED_UNITS, notes
     loaded = load_image(path)
-    return loaded.image, list(loaded.record.warnings)
+    image, units, suv, suv_error = values_for_gate(loaded)
+    warnings = list(loaded.record.warnings) + (list(suv.warnings) if suv is not None else [])
+    if loaded.record.modality == "PT" and suv is None:
+        if protocol is not None:
+            raise SUVError(f"{path}: protocol {protocol.id} computes features in SUVbw (as 'standardseg run'), "
+                           f"but SUV is not available: {suv_error}")
+        warnings.append(f"PET values kept in {units}: SUV is not available ({suv_error})")
+    return image, units, warnings
+
+
+def _protocol_units(protocol: Protocol) -> str:
+    return {"PT": "SUVbw", "CT": "HU"}.get(protocol.modality, "the stored MR values")
 
 
 def _mask_on_image_grid(mask: sitk.Image, image: sitk.Image, name: str) -> tuple[sitk.Image, list[str]]:
@@ -101,7 +136,7 @@ def _print_text(output: dict) -> None:
         feature = ibsi.get(name)
         rows.append((name, f"{value:.6g}", f"{feature['code']} {feature['name']}" if feature else "-"))
     print_table(rows, ("feature", "value", "IBSI"))
-    print(f"label {output['label']}; parameters: {output['parameters_source']}; "
+    print(f"label {output['label']}; values in {output['units']}; parameters: {output['parameters_source']}; "
           f"pyradiomics {output['pyradiomics_version']}")
     for deviation in output["ibsi_deviations"]:
         print(f"IBSI deviation ({deviation['id']}): {deviation['title']}: {deviation['effect']}")

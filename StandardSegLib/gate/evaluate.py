@@ -70,7 +70,7 @@ def evaluate_gate(protocol: Any, loaded: Any, *, lesion: Optional[RoiInput] = No
     (then the operator item fails or warns as the protocol's ``on_expiry`` rule says).
     """
     warnings: list[str] = list(getattr(loaded.record, "warnings", ()))
-    image, units, suv, suv_error = _values_for_gate(loaded)
+    image, units, suv, suv_error = values_for_gate(loaded)
     items: list[GateItem] = evaluate_spec(protocol.image_spec, SpecContext(loaded.record, loaded.datasets, suv, suv_error))
 
     with_peak = loaded.record.modality == "PT"
@@ -93,7 +93,10 @@ def evaluate_gate(protocol: Any, loaded: Any, *, lesion: Optional[RoiInput] = No
     return GateEvaluation(verdict, units, lesion_stats, background_stats, reference, suv, tuple(warnings))
 
 
-def _values_for_gate(loaded: Any) -> tuple[sitk.Image, str, Any, Optional[str]]:
+def values_for_gate(loaded: Any) -> tuple[sitk.Image, str, Any, Optional[str]]:
+    """(image, units, SUVConversion or None, why SUV is unavailable or None): PET in SUVbw when the headers
+    allow it, everything else in its stored real-world values (HU for CT). The gate, ``run`` (via the
+    gate's conversion) and ``features`` measure in these units, so a protocol's numbers mean the same."""
     if loaded.record.modality != "PT":
         return loaded.image, _raw_units(loaded.record), None, None
     from StandardSegLib.suv import apply_suv, suv_conversion

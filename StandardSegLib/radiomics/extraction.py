@@ -29,6 +29,7 @@ import yaml
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.radiomics.deviations import KnownDeviation, applicable_deviations
+from StandardSegLib.radiomics.grey_levels import check_grey_levels
 from StandardSegLib.radiomics.ibsi_mapping import IBSIFeature, ibsi_feature
 
 #: Top-level keys of a pyradiomics parameter file (radiomics/schemas/paramSchema.yaml).
@@ -155,6 +156,7 @@ def run_extractor(extractor: Any, image: sitk.Image, mask: sitk.Image, *, label:
     import radiomics
 
     used_label = int(label if label is not None else extractor.settings.get("label", 1))
+    check_grey_levels(extractor.settings, extractor.enabledFeatures, image, mask, used_label, mask_name, source)
     with _quiet_pyradiomics() as warnings:
         try:
             output = extractor.execute(image, mask, label=used_label)
