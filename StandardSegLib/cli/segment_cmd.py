@@ -3,10 +3,11 @@
 Flow: the method must be one the protocol allows (exit 2 with the allowed list); the gate is evaluated on
 IMAGE (exit 3 when it fails, unless ``--override "REASON"`` with ``--operator``); PET is converted to
 SUVbw; with ``--reference IMAGE2`` the ROI is defined on IMAGE2 brought onto IMAGE's grid (resampled when
-both share a FrameOfReferenceUID, else rigidly registered); then the method runs, the scripted edits
-(``--paint``, ``--erase``, ``--add-mask``, ``--subtract-mask``, in command-line order) are applied and
-recorded as MANUAL, and OUT (.nrrd, .nii.gz or .seg.nrrd) is written with ``<stem>.provenance.json``
-beside it. Existing files are only replaced with ``--overwrite``.
+both share a FrameOfReferenceUID, else rigidly registered), with the methods the protocol names for
+IMAGE2's modality (``segmentation.reference_images``; a modality it does not name is refused); then the
+method runs, the scripted edits (``--paint``, ``--erase``, ``--add-mask``, ``--subtract-mask``, in
+command-line order) are applied and recorded as MANUAL, and OUT (.nrrd, .nii.gz or .seg.nrrd) is written
+with ``<stem>.provenance.json`` beside it. Existing files are only replaced with ``--overwrite``.
 
 JSON output keys: ``output``, ``provenance_file``, ``voxel_count``, ``volume_mm3``, ``gate`` (overall,
 override), ``provenance`` (the full provenance document) and ``warnings``.
@@ -57,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--background-seed", action="append", default=[], metavar="X,Y,Z",
                         help="background seed for grow-from-seeds, repeatable (--background-seed=-10,20,5 "
                         "when X is negative)")
+    parser.add_argument("--seeds-mask", metavar="FILE",
+                        help="painted seeds for grow-from-seeds, as Slicer's GrowCut seed image: label 1 "
+                        "foreground, 2 background, 0 unlabelled (with or instead of --seed/--background-seed)")
     parser.add_argument("--voi", metavar="X1,Y1,Z1,X2,Y2,Z2",
                         help="fixed VOI box (opposite corners, LPS mm) instead of the adaptive VOI around the seeds")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -87,11 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from StandardSegLib.imaging import load_image
     from StandardSegLib.segmentation import check_method_allowed, segment, write_segment
+    from StandardSegLib.segmentation.grow_from_seeds import read_seeds_mask
     from StandardSegLib.segmentation.mask_files import mask_suffix, provenance_path
     from StandardSegLib.segmentation.parameters import parse_assignments
 
     protocol = library_from_args(args).get(args.protocol)
-    check_method_allowed(protocol, args.method)
+    if not args.reference:  # with a reference image, the reference's methods apply (checked once it is read)
+        check_method_allowed(protocol, args.method)
     output = Path(args.output)
     mask_suffix(output)
     if not args.overwrite:
@@ -116,10 +122,17 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         image, units, modality, alignment, notes = _reference_on_grid(args, load_image, image, loaded, progress)
         warnings += notes
+        protocol = protocol.for_reference_image(modality)
+        check_method_allowed(protocol, args.method)
+    seeds_mask = None
+    if args.seeds_mask:
+        seeds_mask, notes = read_seeds_mask(args.seeds_mask, image)
+        warnings += notes
     segmented = segment(image, protocol=protocol, verdict=verdict, method=args.method, units=units,
                         seeds_lps=seeds, background_seeds_lps=background_seeds, box=box, parameters=parameters,
                         background=evaluation.reference, operator=args.operator, roi_modality=modality,
-                        alignment=alignment.to_dict() if alignment else None, progress=progress)
+                        alignment=alignment.to_dict() if alignment else None, seeds_mask=seeds_mask,
+                        progress=progress)
     segmented = _apply_edits(segmented, args.edits)
     if segmented.provenance.voxel_count == 0:
         raise InputError(f"the {args.method} segment is empty after the edits; nothing written")

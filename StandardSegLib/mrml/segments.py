@@ -60,6 +60,18 @@ def segment_ids(segmentation_node: Any) -> list[str]:
     return [segmentation.GetNthSegmentID(index) for index in range(segmentation.GetNumberOfSegments())]
 
 
+def seed_labels_from_segments(segmentation_node: Any, foreground_id: str, background_id: str,
+                              reference_volume: Any) -> sitk.Image:
+    """The seed image of grow-from-seeds (uint8: 1 foreground, 2 background, 0 unlabelled) from two segments
+    painted in the Segment Editor, on ``reference_volume``'s grid. Where both were painted the foreground
+    wins, as in Slicer's effect the segment higher in the list (the lesion) has priority."""
+    foreground = sitk.GetArrayFromImage(mask_from_segment(segmentation_node, foreground_id, reference_volume))
+    background = sitk.GetArrayFromImage(mask_from_segment(segmentation_node, background_id, reference_volume))
+    labels = sitk.GetImageFromArray(np.where(foreground > 0, 1, np.where(background > 0, 2, 0)).astype(np.uint8))
+    set_geometry_from_volume_node(labels, reference_volume)
+    return labels
+
+
 def mask_from_segment(segmentation_node: Any, segment_id: str, reference_volume: Any) -> sitk.Image:
     """One segment as a binary uint8 mask on ``reference_volume``'s grid (LPS geometry), whatever its
     labelmap's own extent: what the reader drew, voxel by voxel, ready for the library to measure.
