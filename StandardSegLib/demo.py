@@ -167,7 +167,7 @@ def segment_lesions(context: DemoContext) -> DemoContext:
         analytic_mm3 = 4.0 / 3.0 * math.pi * (sphere.diameter_mm / 2.0) ** 3
         entry = {"lesion": outcome.name, "diameter_mm": sphere.diameter_mm, "method": method,
                  "analytic_volume_mm3": analytic_mm3}
-        if outcome.error:
+        if outcome.report is None:
             lesions.append({**entry, "segmented": False, "reason": outcome.error})
             continue
         measured = outcome.report.measurements

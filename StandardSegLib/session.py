@@ -28,7 +28,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from StandardSegLib.errors import InputError
+from StandardSegLib.errors import InputError, StandardSegError
 from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.progress import ProgressCallback, report
 from StandardSegLib.protocols.messages import describe_value, format_path
@@ -268,13 +268,28 @@ class CheckedImage:
     roi_files: tuple[Path, ...] = ()
 
 
+#: Exit status of ``run`` / ``report --session`` when the bundle was written but some lesion failed.
+PARTIAL_EXIT_STATUS = 4
+#: Where a lesion can fail: its method, its measurement, its radiomics (report.json ``failures[].stage``).
+FAILURE_STAGES = ("segment", "measure", "radiomics")
+
+
 @dataclass(frozen=True)
 class LesionOutcome:
-    """One lesion of the job: its report, or why it could not be segmented."""
+    """One lesion of the job: its report, and why and where (``stage``, one of ``FAILURE_STAGES``) it failed.
+
+    A lesion whose method or measurement failed has no report; one whose radiomics failed keeps its report
+    (segment and measurements) without radiomics.
+    """
 
     name: str
     report: Any = None  # LesionReport
     error: Optional[str] = None
+    stage: Optional[str] = None
+
+    def failure(self) -> Optional[dict[str, str]]:
+        """The report.json ``failures`` entry, or None when the lesion completed."""
+        return {"name": self.name, "stage": self.stage or "segment", "reason": self.error} if self.error else None
 
 
 def pinned_protocol(session: Session, library: Any = None) -> Any:
@@ -360,8 +375,9 @@ def segment_lesions(session: Session, checked: CheckedImage,
     """Segment and measure every lesion of the session (measurements, ratios to the reference tissue and,
     when ``session.radiomics``, radiomics with the protocol's pyradiomics settings).
 
-    A lesion the method cannot segment (``InputError``, e.g. no voxel above threshold) is returned with the
-    reason rather than dropped; callers decide whether that stops them.
+    Lesions are isolated: one whose method, measurement or radiomics fails (a ``StandardSegError``, e.g. no
+    voxel above threshold, or pyradiomics refusing a 2-voxel segment) is returned with the stage and reason
+    and the others still run; callers decide what a failure means for them.
     """
     radiomics = radiomics_extractor(checked.protocol) if session.radiomics else None
     outcomes = []
@@ -369,10 +385,10 @@ def segment_lesions(session: Session, checked: CheckedImage,
         report(progress, number / len(session.lesions), f"lesion {lesion.name}")
         try:
             result = lesion_segment(session, checked, lesion)
-        except InputError as error:
-            outcomes.append(LesionOutcome(lesion.name, error=str(error)))
+        except StandardSegError as error:
+            outcomes.append(LesionOutcome(lesion.name, error=str(error), stage="segment"))
             continue
-        outcomes.append(LesionOutcome(lesion.name, lesion_report(checked, lesion.name, result, radiomics)))
+        outcomes.append(lesion_outcome(checked, lesion.name, result, radiomics))
     report(progress, 1.0, "lesions done")
     return tuple(outcomes)
 
@@ -402,23 +418,32 @@ def radiomics_extractor(protocol: Any) -> tuple[Any, Any]:
     return build_extractor(parameters, source), source
 
 
-def lesion_report(checked: CheckedImage, name: str, result: Any, radiomics: Optional[tuple[Any, Any]] = None) -> Any:
+def lesion_outcome(checked: CheckedImage, name: str, result: Any,
+                   radiomics: Optional[tuple[Any, Any]] = None) -> LesionOutcome:
     """Measure one segment (``LesionReport``): lesion measurements, reference-tissue ratios, radiomics if an
-    extractor is given (``radiomics_extractor``)."""
+    extractor is given (``radiomics_extractor``). A failed measurement leaves no report (stage ``measure``);
+    failed radiomics keep the report without radiomics (stage ``radiomics``)."""
     from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
     from StandardSegLib.report import LesionReport
 
     reference = checked.gate.reference
-    measured = measure_lesion(checked.values_image, result.mask, 1, checked.units, mask_name=name)
-    ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
-              if reference is not None else None)
-    features = None
-    if radiomics is not None:
-        from StandardSegLib.radiomics import run_extractor
+    try:
+        measured = measure_lesion(checked.values_image, result.mask, 1, checked.units, mask_name=name)
+        ratios = (reference_ratios(measured, reference.name, reference.mean, reference.units)
+                  if reference is not None else None)
+    except StandardSegError as error:
+        return LesionOutcome(name, error=str(error), stage="measure")
+    measured_report = LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios)
+    if radiomics is None:
+        return LesionOutcome(name, measured_report)
+    from StandardSegLib.radiomics import run_extractor
 
-        extractor, source = radiomics
+    extractor, source = radiomics
+    try:
         features = run_extractor(extractor, checked.values_image, result.mask, label=1, source=source, mask_name=name)
-    return LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios, radiomics=features)
+    except StandardSegError as error:
+        return LesionOutcome(name, measured_report, error=str(error), stage="radiomics")
+    return LesionOutcome(name, dataclasses.replace(measured_report, radiomics=features))
 
 
 def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequence[Path] = ()) -> Session:
@@ -442,7 +467,8 @@ def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequ
 
 def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequence[Any], relative_to: Path, *,
                           started_at: dt.datetime, context: Optional[Mapping[str, Any]] = None,
-                          display: Optional[Mapping[str, Any]] = None) -> Any:
+                          display: Optional[Mapping[str, Any]] = None,
+                          failures: Sequence[Mapping[str, str]] = ()) -> Any:
     """The ``ReportInputs`` of a recorded session; input paths are written relative to ``relative_to``.
 
     The session's recorded hashes are reused, so no input is read twice. ``display`` carries what the viewer
@@ -458,24 +484,26 @@ def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequ
         input_sha256={names[path]: digest for path, digest in session.inputs.items()},
         started_at=started_at, operator=checked.operator, training=checked.training,
         window_deviations=tuple(display.get("deviations", ())), window_preset_organ=display.get("preset"),
-        context=to_jsonable(dict(context or {})))
+        context=to_jsonable(dict(context or {})), failures=tuple(failures))
 
 
 def write_session_bundle(session: Session, checked: CheckedImage, lesions: Sequence[Any], target: str | os.PathLike,
                          *, started_at: dt.datetime, overwrite: bool = False, deidentify: bool = False,
                          context: Optional[Mapping[str, Any]] = None, display: Optional[Mapping[str, Any]] = None,
-                         progress: Optional[ProgressCallback] = None) -> Any:
+                         failures: Sequence[Mapping[str, str]] = (), progress: Optional[ProgressCallback] = None) -> Any:
     """Write the report bundle (``StandardSegLib.report``) plus ``session.json``, atomically, to ``target``.
 
     ``session`` must be a recorded session (``recorded_session``): its ``inputs`` are the files hashed into
     report.json (paths relative to the bundle's parent folder) and session.json (relative to the bundle).
     De-identified, session.json leaves out the series UID (regenerating then needs a single-series folder).
+    ``failures`` are the lesions that failed (``LesionOutcome.failure``), stated in report.json.
     """
     from StandardSegLib.report import write_report_bundle
 
     target = Path(target).absolute()
     inputs = session_report_inputs(session, checked, lesions, target.parent, started_at=started_at,
-                                   context={**(context or {}), "session_file": SESSION_JSON}, display=display)
+                                   context={**(context or {}), "session_file": SESSION_JSON}, display=display,
+                                   failures=failures)
     stored = session if not deidentify else dataclasses.replace(session, series_uid=None, deidentify=True)
     document = stored.to_dict(paths=lambda text: _relative(session.resolve(text), target))
     return write_report_bundle(inputs, target, overwrite=overwrite, deidentify=deidentify, progress=progress,
@@ -491,9 +519,11 @@ def run_session(session: Session, out_dir: str | os.PathLike, overwrite: bool = 
                 deidentify: Optional[bool] = None, progress: Optional[ProgressCallback] = None) -> Any:
     """Run ``session`` end to end and write its bundle to ``out_dir``; returns the ``BundleResult``.
 
-    A recorded session (one with input hashes) is first checked against its inputs. Every lesion must
-    segment: a job asks for specific lesions, so one that cannot be segmented stops the run (``InputError``).
-    ``deidentify`` None follows the session's own ``deidentify``.
+    A recorded session (one with input hashes) is first checked against its inputs. A lesion that fails
+    (method, measurement or radiomics) does not stop the others: the bundle is written with the rest and
+    report.json ``failures`` names it, its stage and the reason (``bundle_failures``; the CLI then exits with
+    ``PARTIAL_EXIT_STATUS``). Only when no lesion could be measured at all is nothing written (``InputError``
+    naming each lesion's reason). ``deidentify`` None follows the session's own ``deidentify``.
     """
     started = dt.datetime.now().astimezone()
     target = Path(out_dir).absolute()
@@ -503,9 +533,9 @@ def run_session(session: Session, out_dir: str | os.PathLike, overwrite: bool = 
     session.check_inputs()
     checked = check_image(session, progress=lambda f, m: report(progress, 0.3 * f, f"image check: {m}"))
     outcomes = segment_lesions(session, checked, progress=lambda f, m: report(progress, 0.3 + 0.5 * f, m))
-    failed = next((outcome for outcome in outcomes if outcome.error), None)
-    if failed is not None:
-        raise InputError(f"lesion {failed.name}: {failed.error}")
+    if not any(outcome.report for outcome in outcomes):
+        raise InputError("no lesion could be measured: " + "; ".join(f"lesion {outcome.name} ({outcome.stage}): "
+                                                                     f"{outcome.error}" for outcome in outcomes))
     recorded_files = [session.resolve(path) for path in session.inputs]
     recorded = recorded_session(session, checked, extra_inputs=recorded_files)
     # A lesion mask stored beside the session (a bundle's own segments/) belongs to the session, not its inputs.
@@ -514,7 +544,17 @@ def run_session(session: Session, out_dir: str | os.PathLike, overwrite: bool = 
     if recorded_files and new:
         raise InputError(f"image {session.image}: the session recorded {len(recorded_files)} input file(s), "
                          f"found new file(s) read now, e.g. {new[0]}")
-    return write_session_bundle(recorded, checked, [outcome.report for outcome in outcomes], target,
+    return write_session_bundle(recorded, checked, [outcome.report for outcome in outcomes if outcome.report], target,
                                 started_at=started, overwrite=overwrite,
+                                failures=[failure for failure in map(LesionOutcome.failure, outcomes) if failure],
                                 deidentify=session.deidentify if deidentify is None else deidentify,
                                 progress=lambda f, m: report(progress, 0.8 + 0.2 * f, m))
+
+
+def bundle_failures(bundle: str | os.PathLike) -> list[dict[str, str]]:
+    """The failed lesions a written bundle's report.json states (``[]`` for none, or for a bundle written
+    before report.json had ``failures``)."""
+    from StandardSegLib.report.bundle import REPORT_JSON
+
+    document = json.loads((Path(bundle) / REPORT_JSON).read_text(encoding="utf-8"))
+    return list(document.get("failures", []))

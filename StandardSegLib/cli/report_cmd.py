@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from StandardSegLib.cli.progress_bar import TerminalProgress
-from StandardSegLib.cli.run_cmd import add_bundle_arguments
+from StandardSegLib.cli.run_cmd import add_bundle_arguments, partial_status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report", help="regenerate a report bundle from a recorded session",
         description="Re-run the pipeline recorded in a session file (session.json of a bundle) and write a new "
         "bundle to DIR. Refuses when an input file's SHA-256 or the protocol differs from the session's "
-        "record. The bundle path is the last line printed.")
+        "record. The bundle path is the last line printed; exit status 4 (partial) when a lesion failed, as for "
+        "'standardseg run'.")
     parser.add_argument("--session", required=True, metavar="FILE", help="session file (a bundle's session.json)")
     add_bundle_arguments(parser)
     parser.set_defaults(func=run)
@@ -36,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
     result = run_session(session, args.output, overwrite=args.overwrite, deidentify=args.deidentify or None,
                          progress=TerminalProgress(sys.stderr))
     print(result.path)
-    return 0
+    return partial_status(result)

@@ -45,6 +45,8 @@ ROI_ROLES = ("lesion", "background")
 #: Relative agreement required between Slicer's and the library's voxel values (float32 rounding).
 _VALUE_TOLERANCE = 1e-5
 _SEGMENT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Segment tag holding "stage: reason" when the segment's measurement or radiomics failed at report export.
+FAILURE_TAG = "StandardSeg.failure"
 
 
 class GuidedSession:
@@ -380,8 +382,13 @@ class GuidedSession:
 
     def export_report(self, out_dir: str | Path, *, overwrite: bool = False, deidentify: bool = False,
                       radiomics: bool = True, progress: Optional[ProgressCallback] = None) -> Any:
-        """Write the report bundle (plus session.json) from what the scene holds now; returns the BundleResult."""
-        from StandardSegLib.session import lesion_report, radiomics_extractor, recorded_session, write_session_bundle
+        """Write the report bundle (plus session.json) from what the scene holds now; returns the BundleResult.
+
+        A segment whose measurement or radiomics fails does not stop the others: it is flagged in the segment
+        list with the reason (``segment_failures``) and named in report.json ``failures``; a segment without
+        measurements is left out of the bundle (radiomics failures keep their measurements).
+        """
+        from StandardSegLib.session import lesion_outcome, radiomics_extractor, recorded_session, write_session_bundle
 
         started = dt.datetime.now().astimezone()
         self._require("check", self.checked is not None, "check the image first")
@@ -394,19 +401,41 @@ class GuidedSession:
         if empty:
             raise InputError(f"report: segment(s) {', '.join(empty)} are empty; remove them or draw them first")
         extractor = radiomics_extractor(self.protocol) if radiomics else None
-        reports, lesions = [], []
+        reports, lesions, failures = [], [], []
         for number, (segment_id, name, made) in enumerate(segments):
             report(progress, 0.6 * number / len(segments), f"measuring {name}")
-            reports.append(lesion_report(self.checked, name, made, extractor))
-            lesions.append(self._lesion_record(segment_id, name, made, target))
+            outcome = lesion_outcome(self.checked, name, made, extractor)
+            _show_failure(self.segmentation_node.GetSegmentation().GetSegment(segment_id), outcome.failure())
+            if outcome.error:
+                failures.append(outcome.failure())
+            if outcome.report is not None:
+                reports.append(outcome.report)
+                lesions.append(self._lesion_record(segment_id, name, made, target))
+        if not reports:
+            raise InputError("report: no segment could be measured: " + "; ".join(
+                f"{failure['name']} ({failure['stage']}): {failure['reason']}" for failure in failures))
         recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked)
         recorded = dataclasses.replace(recorded, lesions=tuple(lesions))
         context = {"validation": self.validation} if self.validation else {}
         display = {"preset": self.preset_organ, "deviations": self.deviations}
         self.bundle = write_session_bundle(recorded, self.checked, reports, target, started_at=started,
                                            overwrite=overwrite, deidentify=deidentify, context=context,
-                                           display=display, progress=progress_part(progress, 0.6, 1.0))
+                                           display=display, failures=failures,
+                                           progress=progress_part(progress, 0.6, 1.0))
         return self.bundle
+
+    def segment_failures(self) -> dict[str, str]:
+        """Segment id -> "stage: reason" for each segment whose last report export failed (for the panel)."""
+        if self.segmentation_node is None:
+            return {}
+        from StandardSegLib.mrml.segments import segment_ids
+
+        failures = {}
+        for segment_id in segment_ids(self.segmentation_node):
+            value = vtk.reference("")  # vtkSegment::GetTag(name, std::string& value) fills an output argument
+            if self.segmentation_node.GetSegmentation().GetSegment(segment_id).GetTag(FAILURE_TAG, value):
+                failures[segment_id] = str(value)
+        return failures
 
     def _lesion_record(self, segment_id: str, name: str, made: Any, target: Path) -> Any:
         """The job line for one exported segment: its method and seeds, plus the bundle's mask when the
@@ -507,6 +536,21 @@ class GuidedSession:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _show_failure(segment: Any, failure: Optional[dict[str, str]]) -> None:
+    """Show a failed lesion beside its segment: Slicer's "flagged" segment status (the status column of the
+    Segment Editor's list) and the reason in the ``StandardSeg.failure`` tag; a later success clears both."""
+    import slicer
+
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    if failure is None:
+        if segment.HasTag(FAILURE_TAG):
+            segment.RemoveTag(FAILURE_TAG)
+            logic.SetSegmentStatus(segment, logic.NotStarted)
+        return
+    segment.SetTag(FAILURE_TAG, f"{failure['stage']}: {failure['reason']}")
+    logic.SetSegmentStatus(segment, logic.Flagged)
 
 
 def _training(protocol: Any, operator: Any, day: Optional[dt.date] = None) -> Any:

@@ -60,6 +60,8 @@ class ReportInputs:
     window_preset_organ: Optional[str] = None  # the preset the reader worked with; None: the protocol default
     input_sha256: Mapping[str, str] = field(default_factory=dict)  # report path -> SHA-256 already computed
     context: Mapping[str, Any] = field(default_factory=dict)  # e.g. the demo's truth and pipeline steps
+    #: Lesions that failed: ``{"name", "stage": "segment"|"measure"|"radiomics", "reason"}`` (report.json failures).
+    failures: tuple[Mapping[str, str], ...] = ()
 
     @property
     def is_dicom(self) -> bool:

@@ -85,6 +85,7 @@ def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
         "software": software_versions(),
         "outputs": sorted(outputs),
         "not_written": [dict(item) for item in not_written],
+        "failures": [dict(item) for item in inputs.failures],
         "context": dict(inputs.context),
     }
     document = to_jsonable(document)
