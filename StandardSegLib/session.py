@@ -68,7 +68,8 @@ class LesionJob:
 
     ``mask`` (with ``label``) is the final segment drawn or corrected by hand (e.g. in Slicer's Segment
     Editor): with seeds, the method runs first and the mask's differences are recorded as manual edits;
-    without seeds the lesion is manual from the start.
+    without seeds the lesion is manual from the start. ``seeds_mask`` is a painted seed label file for
+    grow-from-seeds (1 foreground, 2 background), with or instead of the seed points.
     """
 
     name: str
@@ -78,6 +79,7 @@ class LesionJob:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     mask: Optional[str] = None
     label: int = 1
+    seeds_mask: Optional[str] = None
 
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> "LesionJob":
@@ -85,12 +87,15 @@ class LesionJob:
         return cls(name=item["name"], method=item.get("method"),
                    seeds=tuple(tuple(map(float, seed)) for seed in item.get("seeds", ())),
                    background_seeds=tuple(tuple(map(float, seed)) for seed in item.get("background_seeds", ())),
-                   parameters=dict(item.get("parameters", {})), mask=item.get("mask"), label=int(item.get("label", 1)))
+                   parameters=dict(item.get("parameters", {})), mask=item.get("mask"), label=int(item.get("label", 1)),
+                   seeds_mask=item.get("seeds_mask"))
 
     def to_dict(self, paths: Optional["PathStyle"] = None) -> dict[str, Any]:
         document: dict[str, Any] = {"name": self.name}
-        if self.seeds or not self.mask:
+        if self.seeds or not (self.mask or self.seeds_mask):
             document["seeds"] = [list(seed) for seed in self.seeds]
+        if self.seeds_mask:
+            document["seeds_mask"] = (paths or str)(self.seeds_mask)
         if self.method:
             document["method"] = self.method
         if self.background_seeds:
@@ -397,11 +402,17 @@ def lesion_segment(session: Session, checked: CheckedImage, lesion: LesionJob) -
     """The ``Segment`` of one lesion: its method from its seeds, then edits up to its ``mask`` if it has one."""
     from StandardSegLib.imaging import read_mask_file
     from StandardSegLib.segmentation import edit_to_match, segment
+    from StandardSegLib.segmentation.grow_from_seeds import read_seeds_mask
     from StandardSegLib.segmentation.registry import MANUAL_METHOD
 
-    method = (lesion.method or checked.protocol.default_segmentation_method) if lesion.seeds else MANUAL_METHOD
+    seeded = lesion.seeds or lesion.seeds_mask
+    method = (lesion.method or checked.protocol.default_segmentation_method) if seeded else MANUAL_METHOD
+    seeds_mask = None
+    if lesion.seeds_mask:
+        seeds_mask, _ = read_seeds_mask(session.resolve(lesion.seeds_mask), checked.values_image)
     result = segment(checked.values_image, protocol=checked.protocol, verdict=checked.gate.verdict, method=method,
                      units=checked.units, seeds_lps=lesion.seeds, background_seeds_lps=lesion.background_seeds,
+                     seeds_mask=seeds_mask,
                      parameters=lesion.parameters, background=checked.gate.reference, operator=checked.operator.name,
                      roi_modality=checked.loaded.record.modality or "unknown")
     if lesion.mask:
@@ -455,7 +466,7 @@ def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequ
     from StandardSegLib.report import software_versions
     from StandardSegLib.report.report_json import sha256_of
 
-    masks = (session.resolve(lesion.mask) for lesion in session.lesions if lesion.mask)
+    masks = (session.resolve(path) for lesion in session.lesions for path in (lesion.mask, lesion.seeds_mask) if path)
     read = (*checked.loaded.source_files, *checked.roi_files, *masks, *extra_inputs)
     files = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in read)
     return dataclasses.replace(
