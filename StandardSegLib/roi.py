@@ -93,7 +93,17 @@ def shape_mask(reference: sitk.Image, shape: ShapeROI) -> sitk.Image:
     Raises InputError when the shape lies (partly) outside the image or covers no voxel centre: a reference
     VOI cut by the image border would silently measure a smaller, biased region.
     """
-    region = _index_region(reference, shape)
+    return _rasterise(reference, shape, _index_region(reference, shape))
+
+
+def clipped_shape_mask(reference: sitk.Image, shape: ShapeROI) -> tuple[sitk.Image, bool]:
+    """``shape_mask`` for a lesion ROI, which may reach past the image edge (tightly cropped studies): the
+    part inside the image, and whether the shape was clipped. InputError when no voxel centre is inside."""
+    region, clipped = _index_region(reference, shape, clip=True)
+    return _rasterise(reference, shape, region), clipped
+
+
+def _rasterise(reference: sitk.Image, shape: ShapeROI, region: tuple[tuple[int, int], ...]) -> sitk.Image:
     points = _voxel_centres(reference, region)
     inside = _inside(shape, points)
     mask = np.zeros(reference.GetSize()[::-1], dtype=np.uint8)
@@ -124,8 +134,9 @@ def _support(shape: ShapeROI, axis: np.ndarray) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def _index_region(reference: sitk.Image, shape: ShapeROI) -> tuple[tuple[int, int], ...]:
-    """Half-open index ranges (x, y, z) covering the shape; error if the shape leaves the image."""
+def _index_region(reference: sitk.Image, shape: ShapeROI, clip: bool = False):
+    """Half-open index ranges (x, y, z) covering the shape; error if the shape leaves the image, unless
+    ``clip``: then (ranges clipped to the image, whether the shape reached past its edge)."""
     direction = np.asarray(reference.GetDirection(), float).reshape(3, 3)
     origin = np.asarray(reference.GetOrigin(), float)
     spacing = np.asarray(reference.GetSpacing(), float)
@@ -137,12 +148,14 @@ def _index_region(reference: sitk.Image, shape: ShapeROI) -> tuple[tuple[int, in
         low[a] = (smallest - axis @ origin) / spacing[a]
         high[a] = (largest - axis @ origin) / spacing[a]
     # Voxel k covers continuous index [k - 0.5, k + 0.5]; the shape may reach the outer half voxel.
-    if (low < -0.5 - 1e-6).any() or (high > size - 0.5 + 1e-6).any():
+    outside = bool((low < -0.5 - 1e-6).any() or (high > size - 0.5 + 1e-6).any())
+    if outside and not clip:
         raise InputError(f"{shape.describe()} extends outside the image "
-                         f"(image covers {_extent_text(reference)})")
+                         f"(image covers {extent_text(reference)})")
     start = np.clip(np.floor(low).astype(int), 0, size)
     stop = np.clip(np.ceil(high).astype(int) + 1, 0, size)
-    return tuple((int(a), int(b)) for a, b in zip(start, stop))
+    region = tuple((int(a), int(b)) for a, b in zip(start, stop))
+    return (region, outside) if clip else region
 
 
 def _voxel_centres(reference: sitk.Image, region: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -169,7 +182,8 @@ def _inside(shape: ShapeROI, points: np.ndarray) -> np.ndarray:
     return radial & (np.abs(offset[..., 2]) <= shape.length_mm / 2.0 + 1e-9)
 
 
-def _extent_text(image: sitk.Image) -> str:
+def extent_text(image: sitk.Image) -> str:
+    """The physical box of the voxel centres, "[x0, x1] x [y0, y1] x [z0, z1] mm LPS"."""
     size = image.GetSize()
     corners = [image.TransformIndexToPhysicalPoint(tuple(0 if not (i >> a) & 1 else size[a] - 1 for a in range(3)))
                for i in range(8)]

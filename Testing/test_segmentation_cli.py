@@ -41,8 +41,9 @@ def test_segment_writes_seg_nrrd_and_provenance(synthetic_study_files, registry,
     assert provenance["method"] == "pet-percent-max" and provenance["units"] == "SUVbw"
     assert provenance["parameters"]["percent"] == 41 and provenance["roi_modality"] == "PT"
     assert provenance["gate"]["overall"] in ("pass", "warn") and provenance["operator"] == "Dr Demo"
-    # 41 % of the VOI's SUVmax, recorded with the max it came from.
-    assert provenance["thresholds"]["lower"] == pytest.approx(0.41 * provenance["details"]["suv_max"])
+    # 41 % of the SUVmax of the hot region around the seed, recorded with the max it came from and where.
+    assert provenance["thresholds"]["lower"] == pytest.approx(0.41 * provenance["details"]["max"])
+    assert len(provenance["details"]["max_lps"]) == 3 and provenance["flags"] == []
     mask = sitk.ReadImage(str(out))
     assert "Segment0_Tags" in mask.GetMetaDataKeys()
     voxel_mm3 = 4.0 ** 3
@@ -106,7 +107,8 @@ def test_edits_are_applied_in_order_and_recorded(synthetic_study_files, registry
 def test_pet_segment_on_the_ct_reference(synthetic_study_files, registry, tmp_path, capsys, synthetic_study):
     document = load_library().get("fdg-pet-ct-oncology").to_dict()
     document["id"] = "fdg-pet-ct-reference-test"
-    document["segmentation"]["methods"]["threshold"] = {"lower": 80.0, "upper": 1000.0}
+    document["segmentation"]["reference_images"] = {
+        "CT": {"methods": {"threshold": {"lower": 80.0, "upper": 1000.0}}, "source": "test value"}}
     (tmp_path / "protocols").mkdir()
     (tmp_path / "protocols" / "test.yaml").write_text(yaml.safe_dump(document))
     out = tmp_path / "ct-defined.nrrd"

@@ -183,7 +183,7 @@ def test_failed_gate_refuses_until_overridden(blob, pet_protocol):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"units": "HU"}, "works in SUV"),
+    ({"units": "HU", "method": "pet-suv"}, "works in SUV"),
     ({"parameters": {"percnt": 50}}, r"unknown parameter\(s\) percnt \(method parameters: percent"),
     ({"parameters": {"percent": "abc"}}, "expected a number, found 'abc'"),
     ({"parameters": {"percent": 0}}, r"percent must be in \(0, 100\]"),

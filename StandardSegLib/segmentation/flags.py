@@ -41,7 +41,7 @@ FLAG_CODES = (VOLUME_ABOVE_MAX, GROWTH_CAPPED, TOUCHES_VOI_BORDER, TOUCHES_IMAGE
 #: (pyradiomics needs a 3D extent; SUVpeak's 1 mL sphere already spans tens of PET voxels).
 NEAR_EMPTY_VOXELS = 5
 #: ``much_smaller_than_hot_region`` when the segment is below this fraction of the seed's hot region.
-HOT_REGION_FRACTION = 0.1
+SMALL_SEGMENT_FRACTION = 0.1
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class MethodInput:
     ``name``; e.g. the gate's liver ROI), needed by the background-relative PET methods.
     ``protocol_parameters`` are the protocol's defaults of every method (for pet-vote's members).
     ``seed_labels`` is the merged seed label crop of a method with its own seed image (grow-from-seeds).
+    ``region`` (uint8 on the crop) holds the voxels a method may take statistics (max, peak) from: the
+    seed's hot region, then the segment itself (``hot_region``, ``engine``); None: the whole crop.
     """
 
     image: sitk.Image
@@ -36,6 +38,7 @@ class MethodInput:
     background: Any = None
     protocol_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed_labels: Optional[sitk.Image] = None
+    region: Optional[sitk.Image] = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Method:
     ``seed_image(image, seed indices, background indices, seeds mask, box VOI or None, parameters)`` builds
     the seed labels and a fixed VOI (the engine then neither adds a margin nor grows the VOI);
     ``default_options`` are the method's defaults of the common options (protocol and user values win).
+    ``needs_suv``: thresholds in SUV (refused on PET that cannot be converted); scale-free PET methods
+    (percent of max, A50, A50P) run in any activity units.
     """
 
     id: str
@@ -73,6 +78,8 @@ class Method:
     needs_suv: bool = False
     needs_background: bool = False
     seedless: bool = False  # may run inside a user box without seeds (a pure threshold)
+    uptake: bool = False  # a PET method: the seed's hot region is measured (``hot_region``)
+    region_statistics: bool = False  # its threshold comes from max/peak of ``MethodInput.region``
     seed_image: Optional[Callable[..., SeedImage]] = None
     default_options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,19 +1,25 @@
-"""PET threshold segmentation in SUV (design/standards.md §3). Every threshold is a lower SUV bound; the
-engine keeps the component(s) connected to the seed, so other hot structures in the VOI are dropped.
+"""PET threshold segmentation (design/standards.md §3). Every threshold is a lower bound; the engine keeps
+the component(s) connected to the seed, so other hot structures in the VOI are dropped.
 
 | id              | threshold                                             | source                           |
 |-----------------|-------------------------------------------------------|----------------------------------|
 | pet-suv         | SUV >= suv (2.5)                                      | fixed-SUV convention             |
-| pet-percent-max | SUV >= percent/100 x SUVmax in the VOI (41 %)         | EANM guideline v2 (verify)       |
-| pet-a50p        | BG + percent/100 x (SUVpeak - BG); 50 %: 0.5 (peak+BG)| EARL A50P (verify)               |
+| pet-percent-max | >= percent/100 x max (41 %)                           | EANM guideline v2 (verify)       |
+| pet-a50         | BG + percent/100 x (max - BG) (50 %)                  | EARL accreditation A50 (verify)  |
+| pet-a50p        | BG + percent/100 x (peak - BG); 50 %: 0.5 (peak+BG)   | EARL A50P (verify)               |
 | pet-percist     | 1.5 x liver mean + 2 x liver SD                       | PERCIST 1.0 (Wahl 2009)          |
 | pet-contrast    | a x mean(SUV >= 70 % max) + b x BG                    | Schaefer 2008 form (verify)      |
 | pet-vote        | voxel kept when >= min_votes member methods keep it   | majority vote MV2/MV3            |
 
-SUVpeak is the PERCIST/QIBA 1 mL sphere mean (``StandardSegLib.measure``), searched over the VOI. BG is the
-mean of the background/reference ROI measured for the gate (for PERCIST the liver, where PERCIST asks for
-SUL; StandardSeg uses the image's SUV type and records it - the mask is the same either way, since SUL =
+Max and peak are taken over ``MethodInput.region``: the seed's hot region, then the segment itself, so
+that the SUVpeak a method used is the SUVpeak reported for its segment (:mod:`...engine`). Each is
+recorded with where it was found (``max_lps``, ``peak_lps``), so a refusal can say where a number came
+from. Peak is the PERCIST/QIBA 1 mL sphere mean (``StandardSegLib.measure``). BG is the mean of the
+background/reference ROI measured for the gate (for PERCIST the liver, where PERCIST asks for SUL;
+StandardSeg uses the image's SUV type and records it - the mask is the same either way, since SUL =
 SUVbw x LBM/weight scales voxels, liver mean and SD by one factor; only the threshold's stated value differs).
+Percent of max, A50 and A50P are ratios of the image's own values, so they also run on PET that cannot be
+converted to SUV (a phantom in Bq/mL) and state its units; fixed-SUV and PERCIST thresholds need SUV.
 Contrast-oriented coefficients are scanner-specific (phantom calibration), so pet-contrast has no defaults: the protocol must give them.
 """
 
@@ -32,6 +38,8 @@ from StandardSegLib.segmentation.method_types import (Method, MethodInput, Metho
 from StandardSegLib.segmentation.parameters import build_parameters, split_parameters
 from StandardSegLib.segmentation.thresholds import range_mask
 
+Point = tuple[float, float, float]
+
 
 @dataclass(frozen=True)
 class FixedSUVParameters:
@@ -47,6 +55,14 @@ class PercentMaxParameters:
 
     def __post_init__(self) -> None:
         _percent("pet-percent-max", self.percent)
+
+
+@dataclass(frozen=True)
+class A50Parameters:
+    percent: float = 50.0
+
+    def __post_init__(self) -> None:
+        _percent("pet-a50", self.percent)
 
 
 @dataclass(frozen=True)
@@ -100,11 +116,32 @@ def _positive(method: str, name: str, value: float) -> None:
         raise InputError(f"{method}: {name} must be > 0, found {value:g}")
 
 
-def _suv_max(image: sitk.Image) -> float:
-    return float(np.max(sitk.GetArrayViewFromImage(image)))
+def _statistics_region(data: MethodInput) -> sitk.Image:
+    if data.region is not None:
+        return data.region
+    whole = sitk.Image(data.image.GetSize(), sitk.sitkUInt8) + 1
+    whole.CopyInformation(data.image)
+    return whole
 
 
-def _threshold_output(image: sitk.Image, threshold: float, **details: float) -> MethodOutput:
+def _region_max(data: MethodInput) -> tuple[float, Point]:
+    """The highest value in the statistics region and the centre (LPS mm) of the first voxel holding it."""
+    values = sitk.GetArrayViewFromImage(data.image)
+    inside = sitk.GetArrayViewFromImage(_statistics_region(data)) != 0
+    candidates = np.where(inside, values, -np.inf)
+    index = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
+    where = data.image.TransformIndexToPhysicalPoint(tuple(int(i) for i in index[::-1]))
+    return float(candidates[index]), tuple(float(v) for v in where)
+
+
+def _region_peak(data: MethodInput) -> tuple[float, Point]:
+    """SUVpeak (1 mL sphere) over the statistics region and its sphere centre (LPS mm)."""
+    statistics = region_statistics(data.image, _statistics_region(data), with_peak=True, units=data.units,
+                                   mask_name="the statistics region")
+    return statistics.peak, statistics.peak_center_lps
+
+
+def _threshold_output(image: sitk.Image, threshold: float, **details: object) -> MethodOutput:
     return MethodOutput(range_mask(image, threshold), {"lower": threshold}, details)
 
 
@@ -113,17 +150,22 @@ def run_fixed_suv(data: MethodInput, parameters: FixedSUVParameters) -> MethodOu
 
 
 def run_percent_max(data: MethodInput, parameters: PercentMaxParameters) -> MethodOutput:
-    suv_max = _suv_max(data.image)
-    return _threshold_output(data.image, parameters.percent / 100.0 * suv_max, suv_max=suv_max)
+    top, where = _region_max(data)
+    return _threshold_output(data.image, parameters.percent / 100.0 * top, max=top, max_lps=where)
+
+
+def run_a50(data: MethodInput, parameters: A50Parameters) -> MethodOutput:
+    background = background_value("pet-a50", data.background, data.units).mean
+    top, where = _region_max(data)
+    threshold = background + parameters.percent / 100.0 * (top - background)
+    return _threshold_output(data.image, threshold, max=top, max_lps=where, background_mean=background)
 
 
 def run_a50p(data: MethodInput, parameters: A50PParameters) -> MethodOutput:
     background = background_value("pet-a50p", data.background, data.units).mean
-    whole = sitk.Image(data.image.GetSize(), sitk.sitkUInt8) + 1
-    whole.CopyInformation(data.image)
-    peak = region_statistics(data.image, whole, with_peak=True).peak
+    peak, where = _region_peak(data)
     threshold = background + parameters.percent / 100.0 * (peak - background)
-    return _threshold_output(data.image, threshold, suv_peak=peak, background_mean=background)
+    return _threshold_output(data.image, threshold, peak=peak, peak_lps=where, background_mean=background)
 
 
 def run_percist(data: MethodInput, parameters: PercistParameters) -> MethodOutput:
@@ -134,11 +176,12 @@ def run_percist(data: MethodInput, parameters: PercistParameters) -> MethodOutpu
 
 def run_contrast(data: MethodInput, parameters: ContrastParameters) -> MethodOutput:
     background = background_value("pet-contrast", data.background, data.units).mean
+    top, where = _region_max(data)
     values = sitk.GetArrayViewFromImage(data.image)
-    suv_max = float(values.max())
-    lesion_mean = float(values[values >= parameters.lesion_percent / 100.0 * suv_max].mean())
+    inside = sitk.GetArrayViewFromImage(_statistics_region(data)) != 0
+    lesion_mean = float(values[inside & (values >= parameters.lesion_percent / 100.0 * top)].mean())
     threshold = parameters.a * lesion_mean + parameters.b * background
-    return _threshold_output(data.image, threshold, suv_max=suv_max, lesion_mean=lesion_mean,
+    return _threshold_output(data.image, threshold, max=top, max_lps=where, lesion_mean=lesion_mean,
                              background_mean=background)
 
 
@@ -150,6 +193,8 @@ def run_vote(data: MethodInput, parameters: VoteParameters) -> MethodOutput:
         if method is None:
             raise InputError(f"pet-vote: member '{member}' is not a PET threshold method (allowed: "
                              f"{', '.join(_VOTERS)})")
+        if method.needs_suv and not data.units.upper().startswith("SUV"):
+            raise InputError(f"pet-vote: member {member} works in SUV and the image is in {data.units}")
         values, _ = split_parameters(member, method.parameters, data.protocol_parameters.get(member, {}))
         output = method.run(data, build_parameters(method.parameters, member, values))
         votes = binary(output.mask) if votes is None else votes + binary(output.mask)
@@ -161,22 +206,24 @@ def run_vote(data: MethodInput, parameters: VoteParameters) -> MethodOutput:
 
 _THRESHOLD_METHODS = (
     Method("pet-suv", "fixed SUV threshold", FixedSUVParameters, run_fixed_suv, needs_suv=True, seedless=True,
-           source="SUV >= 2.5 (fixed-SUV convention; 3.0 and 4.0 also used)"),
-    Method("pet-percent-max", "percentage of SUVmax threshold", PercentMaxParameters, run_percent_max,
-           needs_suv=True, source="41 % of SUVmax in the VOI (EANM procedure guideline v2, Boellaard 2015; verify)"),
-    Method("pet-a50p", "background-corrected 50 % of SUVpeak (A50P)", A50PParameters, run_a50p, needs_suv=True,
-           needs_background=True, source="0.5 x (SUVpeak + background), EARL A50P (verify)"),
+           uptake=True, source="SUV >= 2.5 (fixed-SUV convention; 3.0 and 4.0 also used)"),
+    Method("pet-percent-max", "percentage of maximum threshold", PercentMaxParameters, run_percent_max, uptake=True, region_statistics=True,
+           source="41 % of the maximum of the seed's hot region (EANM procedure guideline v2, Boellaard 2015; verify)"),
+    Method("pet-a50", "background-corrected 50 % of maximum (A50)", A50Parameters, run_a50, needs_background=True,
+           uptake=True, region_statistics=True, source="background + 0.5 x (max - background), EARL accreditation A50 isocontour (verify)"),
+    Method("pet-a50p", "background-corrected 50 % of SUVpeak (A50P)", A50PParameters, run_a50p,
+           needs_background=True, uptake=True, region_statistics=True, source="0.5 x (SUVpeak + background), EARL A50P (verify)"),
     Method("pet-percist", "PERCIST minimum measurable uptake threshold", PercistParameters, run_percist,
-           needs_suv=True, needs_background=True, seedless=True,
+           needs_suv=True, needs_background=True, seedless=True, uptake=True,
            source="1.5 x liver mean + 2 x liver SD (PERCIST 1.0, Wahl et al., J Nucl Med 2009)"),
     Method("pet-contrast", "contrast-oriented adaptive threshold", ContrastParameters, run_contrast,
-           needs_suv=True, needs_background=True,
+           needs_suv=True, needs_background=True, uptake=True, region_statistics=True,
            source="a x mean(SUV >= 70 % SUVmax) + b x background (Schaefer et al. 2008 form; scanner-specific "
                   "coefficients from phantom calibration)"),
 )
 _VOTERS = {method.id: method for method in _THRESHOLD_METHODS}
 
 METHODS = _THRESHOLD_METHODS + (
-    Method("pet-vote", "majority vote of PET threshold methods", VoteParameters, run_vote, needs_suv=True,
-           needs_background=False, source="majority vote of several threshold methods (MV2/MV3)"),
+    Method("pet-vote", "majority vote of PET threshold methods", VoteParameters, run_vote, uptake=True, region_statistics=True,
+           source="majority vote of several threshold methods (MV2/MV3); members needing SUV refuse other units"),
 )

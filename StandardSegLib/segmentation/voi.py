@@ -1,9 +1,16 @@
-"""The volume of interest a method works in: a box of voxels around the seeds (or given by the user).
+"""The volume of interest a method works in: a box of voxels around the seeds, or the user's lesion ROI.
 
 Methods never run over the whole image when a VOI suffices (a 30 mm lesion in a 512 x 512 x 400 CT is
 about 0.01 % of the voxels). The seed VOI *adapts*: when the result comes closer than the margin to a VOI
 face that is not the image border, the VOI grows on that side (at least doubling) and the method runs
-again, so a lesion larger than the first guess is never cut by the box.
+again, so a lesion larger than the first guess is never cut by the box. It never grows past the *cap*:
+the seeds' bounding box widened by the diameter of a sphere of the protocol's maximum lesion volume
+(a plausible lesion containing a seed lies inside it), so a leak stops there.
+
+A lesion ROI (sphere, box or mask; :func:`lesion_bound`) replaces the adaptive VOI: the method sees only
+the voxels inside it. A sphere or box reaching past the image edge is clipped to the image with a
+warning (tightly cropped studies put lesions near the edge); reference-tissue ROIs are not clipped
+(``StandardSegLib.roi.shape_mask`` refuses them), since a cut reference sphere measures a biased region.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
-from StandardSegLib.roi import BoxROI
+from StandardSegLib.roi import BoxROI, ShapeROI, clipped_shape_mask
 
 Index = tuple[int, int, int]
 Point = tuple[float, float, float]
@@ -50,6 +57,27 @@ class VOI:
 
     def slices_zyx(self) -> tuple[slice, slice, slice]:
         return tuple(slice(s, s + n) for s, n in zip(self.start[::-1], self.size[::-1]))
+
+    def padded(self, voxels: Sequence[int], reference: sitk.Image) -> "VOI":
+        """The VOI widened by ``voxels`` (x, y, z) on each side, clipped to ``reference``."""
+        start = np.maximum(np.asarray(self.start) - voxels, 0)
+        stop = np.minimum(np.asarray(self.stop) + voxels, reference.GetSize())
+        return VOI(tuple(int(v) for v in start), tuple(int(v) for v in stop - start))
+
+    def within(self, outer: "VOI") -> "VOI":
+        """This VOI in the index space of a crop by ``outer`` (which contains it)."""
+        return VOI(outer.local(self.start), self.size)
+
+    def intersect(self, other: "VOI") -> "VOI":
+        start = np.maximum(self.start, other.start)
+        stop = np.minimum(self.stop, other.stop)
+        return VOI(tuple(int(v) for v in start), tuple(int(v) for v in np.maximum(stop - start, 0)))
+
+    def describe(self, reference: sitk.Image) -> str:
+        """"VOI <size> voxels from (x, y, z) to (x, y, z) mm LPS" (first and last voxel centres)."""
+        box = self.to_dict(reference)
+        first, last = (", ".join(f"{v:.1f}" for v in box[key]) for key in ("first_voxel_lps", "last_voxel_lps"))
+        return f"VOI {'x'.join(map(str, self.size))} voxels from ({first}) to ({last}) mm LPS"
 
     def grown_to_fit(self, crop_mask: sitk.Image, margin_mm: float, reference: sitk.Image) -> Optional["VOI"]:
         """A larger VOI when the mask comes within ``margin_mm`` of a face that can still move, else None.
@@ -121,3 +149,58 @@ def voi_from_box(image: sitk.Image, box: BoxROI) -> VOI:
     if (stop <= start).any():
         raise InputError(f"VOI {box.describe()} contains no voxel centre: make it larger")
     return VOI(tuple(int(v) for v in start), tuple(int(v) for v in stop - start))
+
+
+@dataclass(frozen=True)
+class LesionBound:
+    """A lesion ROI on an image: the VOI around it and its voxels (uint8 on the image grid).
+
+    ``description`` says what the user gave (e.g. "sphere at (...) mm LPS, diameter 60 mm"); ``warnings``
+    holds the clipping note when the ROI reached past the image edge.
+    """
+
+    voi: VOI
+    mask: sitk.Image
+    description: str
+    warnings: tuple[str, ...] = ()
+
+    def contains(self, index: Index) -> bool:
+        return bool(self.mask.GetPixel(tuple(int(i) for i in index)))
+
+
+LesionROI = ShapeROI | sitk.Image
+
+
+def lesion_bound(image: sitk.Image, roi: LesionROI, name: str = "lesion ROI mask") -> LesionBound:
+    """The ``LesionBound`` of a sphere/box (LPS mm, clipped to the image with a warning) or of a mask on the
+    image grid (non-zero voxels; ``name`` names it in errors)."""
+    warnings: tuple[str, ...] = ()
+    if isinstance(roi, sitk.Image):
+        from StandardSegLib.measure import align_mask
+
+        full, notes = align_mask(roi, image, name)
+        full, description, warnings = sitk.Cast(full != 0, sitk.sitkUInt8), name, tuple(notes)
+    else:
+        full, clipped = clipped_shape_mask(image, roi)
+        description = roi.describe()
+        if clipped:
+            from StandardSegLib.roi import extent_text
+
+            warnings = (f"lesion ROI {description} reaches past the image edge; clipped to the image "
+                        f"({extent_text(image)})",)
+    statistics = sitk.LabelShapeStatisticsImageFilter()
+    statistics.Execute(full)
+    if not statistics.HasLabel(1):
+        raise InputError(f"lesion ROI {description} holds no voxel of the image")
+    box = statistics.GetBoundingBox(1)
+    voi = VOI(tuple(box[:3]), tuple(box[3:]))
+    return LesionBound(voi, full, description, warnings)
+
+
+def cap_voi(image: sitk.Image, indices: Sequence[Index], max_volume_ml: Optional[float]) -> VOI:
+    """The largest adaptive VOI: the seeds' bounding box widened on every side by the diameter of a sphere
+    of ``max_volume_ml`` (the whole image when the protocol sets no maximum)."""
+    if max_volume_ml is None:
+        return VOI((0, 0, 0), tuple(image.GetSize()))
+    diameter_mm = (6.0 * max_volume_ml * 1000.0 / np.pi) ** (1.0 / 3.0)
+    return voi_around(image, indices, diameter_mm)
