@@ -272,3 +272,33 @@ def test_a_volume_already_in_the_scene_is_used(demo):
                                    slicer.util.arrayFromVolume(demo.session.values_node), rtol=1e-6)
     finally:
         context.scene.Clear(True)
+
+
+def test_a_failing_segment_is_flagged_beside_it_and_the_others_exported(demo, tmp_path):
+    """A 2-voxel segment (pyradiomics refuses its texture) is flagged in the segment list with the reason; the
+    bundle holds every segment with the failure in report.json, and a later successful export clears the flag."""
+    from StandardSegLib.mrml.guided_session import FAILURE_TAG
+
+    context = MRMLContext.headless()
+    try:
+        session = GuidedSession.resume(context, demo.mrb_path, tmp_path / "unpacked")
+        node = session.segmentation_node
+        tiny = np.zeros(sitk.GetArrayViewFromImage(session.checked.values_image).shape, dtype=np.uint8)
+        tiny[10, 30, 30:32] = 1
+        tiny_id = context.add_segment_from_mask(node, tiny, "tiny", (0.1, 0.9, 0.1), session.values_node)
+
+        bundle = session.export_report(tmp_path / "partial", radiomics=True)
+        document = _report(bundle.path)
+        assert [(item["name"], item["stage"]) for item in document["failures"]] == [("tiny", "radiomics")]
+        assert {segment["name"] for segment in document["segments"]} == {*_voxel_counts(_report(demo.bundle.path)),
+                                                                          "tiny"}
+        assert list(session.segment_failures()) == [tiny_id]
+        assert session.segment_failures()[tiny_id].startswith("radiomics: ")
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        assert logic.GetSegmentStatus(node.GetSegmentation().GetSegment(tiny_id)) == logic.Flagged
+        assert node.GetSegmentation().GetSegment(tiny_id).HasTag(FAILURE_TAG)
+
+        session.export_report(tmp_path / "without-radiomics", radiomics=False)
+        assert session.segment_failures() == {}
+    finally:
+        context.scene.Clear(True)
