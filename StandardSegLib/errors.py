@@ -30,6 +30,15 @@ class SUVError(InputError):
     """SUV cannot be computed safely; the message names the missing or contradictory tag."""
 
 
+class Terminated(StandardSegError):
+    """The process was asked to stop (SIGTERM, SIGHUP) while writing a bundle; the unfinished bundle was
+    removed. Exits with the shell's status for death by that signal (128 + its number)."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"stopped by {signal_name}; the unfinished bundle was removed")
+        self.exit_code = exit_code
+
+
 class GateFailedError(StandardSegError):
     """The image-specification gate failed and was not overridden."""
 

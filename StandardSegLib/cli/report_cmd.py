@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from StandardSegLib.cli.progress_bar import TerminalProgress
-from StandardSegLib.cli.run_cmd import add_bundle_arguments, partial_status
+from StandardSegLib.cli.run_cmd import add_bundle_arguments, partial_status, print_bundle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
                          "found a job without input hashes; use 'standardseg run' for jobs")
     result = run_session(session, args.output, overwrite=args.overwrite, deidentify=args.deidentify or None,
                          progress=TerminalProgress(sys.stderr))
-    print(result.path)
+    print_bundle(result)
     return partial_status(result)

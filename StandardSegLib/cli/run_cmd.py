@@ -28,6 +28,14 @@ def add_bundle_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop patient identifiers and replace UIDs by salted hashes in every output file")
 
 
+def print_bundle(result: "BundleResult") -> None:
+    """The bundle's path as the last line; stale staging folders swept on the way are named on stderr."""
+    for folder in result.swept:
+        print(f"standardseg: removed {folder}, an unfinished bundle of a run that no longer exists",
+              file=sys.stderr)
+    print(result.path)
+
+
 def partial_status(result: "BundleResult") -> int:
     """0, or ``PARTIAL_EXIT_STATUS`` (4) with each failed lesion named on stderr, for a written bundle."""
     from StandardSegLib.session import PARTIAL_EXIT_STATUS, bundle_failures
@@ -59,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
     session = Session.from_file(args.job)
     result = run_session(session, args.output, overwrite=args.overwrite, deidentify=args.deidentify or None,
                          progress=TerminalProgress(sys.stderr))
-    print(result.path)
+    print_bundle(result)
     return partial_status(result)

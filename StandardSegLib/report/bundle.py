@@ -1,28 +1,28 @@
 """Write a report bundle atomically: one folder with report.json, measurements.csv, report.html,
 segments/*.seg.nrrd (+ provenance) and, for DICOM sources, dicom/seg.dcm and dicom/sr.dcm.
 
-The bundle is assembled in a hidden temporary folder beside the target and renamed into place with one
-``os.rename`` (atomic on POSIX within a file system), so a reader never sees half a bundle and an interrupted
-write leaves nothing behind. An existing bundle is never replaced unless asked; then it is kept, renamed
-``<name>.previous-<timestamp>``. A bundle is never written into a folder holding the inputs.
+The bundle is assembled in a hidden staging folder beside the target and renamed into place
+(``atomic_folder``), so a reader never sees half a bundle, two runs into one new folder never both succeed,
+and an interrupted write (error, Ctrl-C, SIGTERM, SIGHUP) leaves nothing behind; staging folders of killed
+processes are swept on the next write into the same parent. An existing bundle is never replaced unless
+asked; then it is kept, renamed ``<name>.previous-<timestamp>``. A bundle is never written into a folder
+holding the inputs (paths compared after resolving ``..`` and symbolic links).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Mapping, Optional
 
 import pydicom
 import pydicom.errors
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.progress import ProgressCallback, report
+from StandardSegLib.report.atomic_folder import sweep_stale_partials, write_atomically
 from StandardSegLib.report.deidentify import Deidentifier
 from StandardSegLib.report.html import report_html
 from StandardSegLib.report.inputs import LesionReport, ReportInputs
@@ -43,6 +43,7 @@ class BundleResult:
     files: tuple[str, ...]  # relative POSIX paths
     previous: Optional[Path]
     deidentified: bool
+    swept: tuple[Path, ...] = ()  # staging folders of killed runs removed from the parent folder
 
 
 def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, overwrite: bool = False,
@@ -56,7 +57,7 @@ def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, over
     session adds) are written into the bundle first, so report.json lists them among its outputs. Raises ``InputError`` if ``target`` exists and not ``overwrite``, or
     lies in an input folder.
     """
-    target = Path(target).absolute()
+    target = Path(os.path.abspath(target))
     _check_not_in_inputs(target, inputs)
     _check_grids(inputs)
     deidentifier = Deidentifier.from_datasets(_identifying_datasets(inputs), salt) if deidentify else None
@@ -82,55 +83,17 @@ def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, over
         (staging / MEASUREMENTS_CSV).write_text(measurements_csv(document), encoding="utf-8")
         (staging / REPORT_HTML).write_text(report_html(document, inputs), encoding="utf-8")
 
+    swept = sweep_stale_partials(target.parent)
     previous = write_atomically(target, fill, overwrite=overwrite)
     report(progress, 1.0, "bundle written")
     files = tuple(sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()))
-    return BundleResult(path=target, files=files, previous=previous, deidentified=deidentify)
-
-
-def write_atomically(target: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Optional[Path]:
-    """Run ``fill(staging)`` on a temporary folder beside ``target``, then rename it to ``target``.
-
-    Returns where an existing ``target`` was kept (``overwrite``), else None. On any error (or interrupt) the
-    temporary folder is removed and an existing ``target`` is left as it was.
-    """
-    target = Path(target)
-    if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists: pass --overwrite to replace it (the old bundle is kept as "
-                         f"{target.name}.previous-<timestamp>), or choose another folder")
-    if not target.parent.is_dir():
-        raise InputError(f"{target}: expected an existing parent folder, found none at {target.parent}")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    previous = None
-    try:
-        fill(staging)
-        staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
-        if target.exists():
-            previous = _free_name(target.with_name(f"{target.name}.previous-{dt.datetime.now():%Y%m%d-%H%M%S}"))
-            os.rename(target, previous)
-        try:
-            os.rename(staging, target)
-        except BaseException:
-            if previous is not None:
-                os.rename(previous, target)
-            raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return previous
-
-
-def _free_name(path: Path) -> Path:
-    candidate, number = path, 1
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.name}-{number}")
-    return candidate
+    return BundleResult(path=target, files=files, previous=previous, deidentified=deidentify, swept=swept)
 
 
 def _check_not_in_inputs(target: Path, inputs: ReportInputs) -> None:
     """Refuse a bundle inside (or equal to) a folder that holds an input file: inputs are never touched."""
-    folders = {Path(p).absolute().parent for p in (*inputs.input_files.values(), *inputs.loaded.source_files)}
+    target = target.resolve()
+    folders = {Path(p).resolve().parent for p in (*inputs.input_files.values(), *inputs.loaded.source_files)}
     for folder in folders:
         if target == folder or folder in target.parents:
             raise InputError(f"{target}: expected a bundle folder outside the input folders, found it inside "
