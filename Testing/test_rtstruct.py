@@ -213,3 +213,26 @@ def test_fill_agrees_with_matplotlib_point_in_polygon_on_expert_contours():
         expected[int(round(index[0, 2]))] ^= inside.astype(np.uint8)
     assert expected.sum() > 15000
     assert np.count_nonzero(ours != expected) <= 1e-3 * expected.sum()
+
+
+def test_measure_and_features_cli_read_an_rtstruct_roi(capsys):
+    import json
+
+    from StandardSegLib.cli import main
+
+    image, rs = STS / "STS_002" / "PET" / "image", STS / "STS_002" / "PET" / "mask" / "RS.dcm"
+    assert main(["measure", str(image), "--mask", str(rs), "--roi", "GTV_Mass_PET", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    loaded = load_image(image)
+    expected = int(sitk.GetArrayViewFromImage(read_rtstruct_mask(rs, loaded.image, "GTV_Mass_PET")).sum())
+    assert measured["voxel_count"] == expected and measured["volume_ml"] == pytest.approx(54, rel=0.02)
+    assert any("not in this series" in warning for warning in measured["warnings"])
+
+    assert main(["measure", str(image), "--mask", str(rs), "--roi", "GTV"]) == 2
+    err = capsys.readouterr().err
+    assert "no ROI named 'GTV'; its ROIs: 'GTV_Mass_PET'" in err and len(err.strip().splitlines()) == 1
+
+    assert main(["features", str(image), "--mask", str(rs), "--protocol", "fdg-pet-ct-oncology", "--json"]) == 0
+    features = json.loads(capsys.readouterr().out)
+    # same voxels (the protocol resamples before radiomics, so the volume agrees to 0.1 %, not exactly)
+    assert features["features"]["original_shape_VoxelVolume"] == pytest.approx(measured["volume_mm3"], rel=1e-3)

@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "feature each corresponds to, and pyradiomics' known IBSI deviations that apply.")
     parser.add_argument("image", help="image: NIfTI/NRRD/MetaImage file (read as pyradiomics reads it) or a DICOM "
                         "series folder or file")
-    parser.add_argument("--mask", required=True, help="label image on or overlapping the image grid")
+    parser.add_argument("--mask", required=True, help="label image on or overlapping the image grid, or an "
+                        "RTSTRUCT (RS.dcm) with --roi")
+    parser.add_argument("--roi", metavar="NAME", help="ROI of an RTSTRUCT --mask (optional when it holds one ROI)")
     parser.add_argument("--label", type=int, default=None,
                         help="mask label (default: the parameters' setting 'label', else 1)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -74,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     extractor = build_extractor(parameters, source)  # bad parameters fail before any image is read
     image, units, warnings = _read_image(Path(args.image), protocol)
     mask_path = Path(args.mask)
-    mask, mask_warnings = _mask_on_image_grid(read_mask_file(mask_path), image, mask_path.name)
+    contour_warnings: list[str] = []
+    mask = read_mask_file(mask_path, image, args.roi, warnings=contour_warnings)
+    mask, mask_warnings = _mask_on_image_grid(mask, image, mask_path.name)
+    mask_warnings = contour_warnings + mask_warnings
     result = run_extractor(extractor, image, mask, label=args.label, source=source, mask_name=str(mask_path))
     output = result.to_dict()
     output["units"] = units

@@ -1,5 +1,8 @@
 """``standardseg measure IMAGE --mask MASK``: statistics of an image inside one mask label.
 
+MASK is a label image, or an RTSTRUCT (``RS.dcm``) whose ROI ``--roi NAME`` is rasterised onto the image by
+geometry (``StandardSegLib.rtstruct``; the ROI names are listed when ``--roi`` is absent or wrong).
+
 Output keys (stable; ``--json`` prints them as one object, otherwise a two-column table):
 
 - ``label``: the mask label measured; ``units``: ``raw`` (the image's real-world values after rescale)
@@ -42,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rules of the OncoRay/IBSI SUV manual and QIBA; the rule applied is printed.")
     parser.add_argument("image", help="image: a DICOM series folder or file, NIfTI or NRRD")
     parser.add_argument("--mask", required=True, help="label image (NIfTI, NRRD, ...) on or overlapping the "
-                        "image grid; resampled nearest-neighbour if its grid differs")
+                        "image grid, resampled nearest-neighbour if its grid differs; or an RTSTRUCT (RS.dcm) with --roi")
+    parser.add_argument("--roi", metavar="NAME", help="ROI of an RTSTRUCT --mask (optional when it holds one ROI); "
+                        "its contours are placed on the image by frame of reference and slice position")
     parser.add_argument("--label", type=int, default=1, help="mask label to measure (default 1)")
     parser.add_argument("--units", choices=("raw",) + SUV_TYPES, default="raw",
                         help="raw image values, or an SUV type (PET only; default raw)")
@@ -56,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_image(args.image, progress=TerminalProgress(sys.stderr))
     mask_path = Path(args.mask)
-    mask, warnings = align_mask(read_mask_file(mask_path), loaded.image, f"mask {Path(mask_path).name}")
-    warnings = list(loaded.record.warnings) + warnings
+    mask_warnings: list[str] = []
+    mask = read_mask_file(mask_path, loaded.image, args.roi, loaded.datasets, warnings=mask_warnings)
+    mask, warnings = align_mask(mask, loaded.image, f"mask {Path(mask_path).name}")
+    warnings = list(loaded.record.warnings) + mask_warnings + warnings
     image, conversion = loaded.image, None
     is_suv = args.units != "raw"
     if is_suv:
