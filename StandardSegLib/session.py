@@ -371,7 +371,7 @@ def _roi_input(session: Session, image: sitk.Image, spec: Optional[RoiSpec], rol
         return None
     if spec.sphere is not None:
         sphere = SphereROI(tuple(spec.sphere[:3]), spec.sphere[3])
-        return RoiInput(shape_mask(image, sphere), f"{role} {sphere.describe()}")
+        return RoiInput(shape_mask(image, sphere), f"{role} {sphere.describe()}", shape=sphere)
     return RoiInput(read_mask_file(session.resolve(spec.mask)), f"{role} mask {Path(spec.mask).name}", spec.label)
 
 

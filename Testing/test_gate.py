@@ -3,6 +3,7 @@ operator training, the demo study passing and a degraded copy failing, and CLI e
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -148,7 +149,8 @@ def _context(loaded, **record_changes):
     ({"check": "field_strength_allowed", "values_t": [3.0]}, {"magnetic_field_strength_t": 1.5}, "1.5 T"),
     ({"check": "sequence_allowed", "values": ["FLAIR"]}, {"sequence_name": "*tse2d1_15"}, "tse2d1_15"),
     ({"check": "suv_convertible"}, {}, "no PET headers"),
-    ({"check": "uptake_time_window", "min_min": 55, "max_min": 75}, {}, "cannot be checked"),
+    ({"check": "uptake_time_window", "min_min": 70, "max_min": 90}, {}, "60.0 min"),
+    ({"check": "body_part", "values": ["EXTREMITY"]}, {}, "BodyPartExamined"),
 ])
 def test_each_spec_item_can_fail_and_says_why(demo_pet, rule, changes, fragment):
     loaded, _ = demo_pet
@@ -162,7 +164,7 @@ def test_each_spec_item_can_fail_and_says_why(demo_pet, rule, changes, fragment)
 def test_every_registered_check_is_exercised_above():
     tested = {"modality", "slice_thickness_max", "pixel_spacing_max", "kernel_allowed", "reconstruction_allowed",
               "required_tags", "corrected_image", "field_strength_allowed", "sequence_allowed", "suv_convertible",
-              "uptake_time_window"}
+              "uptake_time_window", "body_part"}
     assert set(SPEC_CHECKS) == tested
 
 
@@ -175,6 +177,18 @@ def test_uptake_time_outside_window_fails(demo_pet):
     (item,) = evaluate_spec([{"check": "uptake_time_window", "min_min": 70, "max_min": 90, "severity": "fail"}],
                             context)
     assert item.verdict == "fail" and item.measured == pytest.approx(60.0) and "60.0 min" in item.message
+
+
+def test_uptake_time_without_injection_time_cannot_be_checked(demo_pet):
+    loaded, _ = demo_pet
+    datasets = [copy.deepcopy(ds) for ds in loaded.datasets]
+    for ds in datasets:
+        for keyword in ("RadiopharmaceuticalStartTime", "RadiopharmaceuticalStartDateTime"):
+            if keyword in ds.RadiopharmaceuticalInformationSequence[0]:
+                delattr(ds.RadiopharmaceuticalInformationSequence[0], keyword)
+    (item,) = evaluate_spec([{"check": "uptake_time_window", "min_min": 55, "max_min": 75, "severity": "fail"}],
+                            SpecContext(loaded.record, datasets))
+    assert item.verdict == "fail" and item.message.startswith("cannot be checked: RadiopharmaceuticalStartDateTime")
 
 
 # --- overrides and operators -----------------------------------------------------------------------------------

@@ -68,5 +68,5 @@ def _roi(image: Any, mask_path: Optional[str], sphere: Optional[str], label: int
         return RoiInput(read_mask_file(mask_path), f"{role} mask {Path(mask_path).name}", label)
     if sphere:
         shape = parse_sphere(sphere)
-        return RoiInput(shape_mask(image, shape), f"{role} {shape.describe()}")
+        return RoiInput(shape_mask(image, shape), f"{role} {shape.describe()}", shape=shape)
     return None

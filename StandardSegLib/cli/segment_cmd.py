@@ -122,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         image, units, modality, alignment, notes = _reference_on_grid(args, load_image, image, loaded, progress)
         warnings += notes
-        protocol = protocol.for_reference_image(modality)
-        check_method_allowed(protocol, args.method)
+        protocol = _reference_protocol(protocol, modality, args.method)
     seeds_mask = None
     if args.seeds_mask:
         seeds_mask, notes = read_seeds_mask(args.seeds_mask, image)
@@ -174,6 +173,16 @@ def _reference_on_grid(args: argparse.Namespace, load_image, primary_image, prim
     resampled, alignment = onto_primary_grid(image, primary_image, _frame_uid(second), _frame_uid(primary), progress)
     notes.append(f"ROI defined on the reference image ({modality}); {alignment.method}")
     return resampled, units, modality, alignment, notes
+
+
+def _reference_protocol(protocol: Any, modality: str, method: str) -> Any:
+    """The protocol with the methods it names for a ``modality`` reference image; refuses other methods."""
+    reference = protocol.for_reference_image(modality)
+    if method not in reference.segmentation_methods:
+        raise InputError(f"method '{method}' is not allowed on a {modality} reference image by protocol "
+                         f"{protocol.id} v{protocol.version} (allowed there: "
+                         f"{', '.join(reference.segmentation_methods)})")
+    return reference
 
 
 def _frame_uid(loaded: Any) -> Optional[str]:

@@ -15,20 +15,23 @@ import SimpleITK as sitk
 
 from StandardSegLib.errors import SUVError
 from StandardSegLib.gate.quality_metrics import evaluate_metric
-from StandardSegLib.gate.reference_tissue import (ReferenceMeasurement, reference_entry, reference_measurement,
-                                                   reference_qc_item)
+from StandardSegLib.gate.reference_tissue import (ReferenceMeasurement, conform_reference_roi, mask_volume_note,
+                                                   reference_entry, reference_measurement, reference_qc_item)
 from StandardSegLib.gate.spec_checks import SpecContext, evaluate_spec
 from StandardSegLib.gate.verdict import GateItem, GateVerdict, violation
 from StandardSegLib.measure import RegionStatistics, align_mask, region_statistics
+from StandardSegLib.roi import ShapeROI, shape_mask
 
 
 @dataclass(frozen=True)
 class RoiInput:
-    """A ROI for the gate: a mask on (or resampleable to) the image grid and how it was specified."""
+    """A ROI for the gate: a mask on (or resampleable to) the image grid and how it was specified; ``shape``
+    the sphere/cylinder/box it was rasterised from (a background shape is held to the protocol's VOI)."""
 
     mask: sitk.Image
     description: str
     label: int = 1
+    shape: Optional[ShapeROI] = None
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,21 @@ def evaluate_gate(protocol: Any, loaded: Any, *, lesion: Optional[RoiInput] = No
     items: list[GateItem] = evaluate_spec(protocol.image_spec, SpecContext(loaded.record, loaded.datasets, suv, suv_error))
 
     with_peak = loaded.record.modality == "PT"
+    entry = reference_entry(protocol.reference_tissue, reference_name) if protocol.reference_tissue else None
+    if entry is not None and background is not None:
+        background = _as_protocol_defines(entry, background, image, warnings)
     lesion_stats = _roi_statistics(image, lesion, units, with_peak, warnings)
     background_stats = _roi_statistics(image, background, units, False, warnings)
     for name, rule in protocol.quality_metrics.items():
         items.append(evaluate_metric(name, rule, lesion_stats, background_stats))
 
     reference = None
-    if protocol.reference_tissue:
-        entry = reference_entry(protocol.reference_tissue, reference_name)
+    if entry is not None:
         if background_stats is not None:
             reference = reference_measurement(entry, background_stats, background.description)
+            if background.shape is None:
+                note = mask_volume_note(entry, background_stats.volume_ml, background.description)
+                warnings.extend([note] if note else [])
         qc_item = reference_qc_item(entry, reference)
         if qc_item is not None:
             items.append(qc_item)
@@ -106,6 +114,17 @@ def values_for_gate(loaded: Any) -> tuple[sitk.Image, str, Any, Optional[str]]:
     except SUVError as error:
         return loaded.image, _raw_units(loaded.record), None, str(error)
     return apply_suv(loaded.image, suv), suv.suv_type, suv, None
+
+
+def _as_protocol_defines(entry: Any, background: RoiInput, image: sitk.Image, warnings: list[str]) -> RoiInput:
+    """The background ROI reshaped to the reference tissue's VOI when it was given as another shape."""
+    if background.shape is None:
+        return background
+    shape, note = conform_reference_roi(entry, background.shape)
+    if note is None:
+        return background
+    warnings.append(note)
+    return RoiInput(shape_mask(image, shape), f"background {shape.describe()}", shape=shape)
 
 
 def _raw_units(record: Any) -> str:

@@ -7,11 +7,20 @@ liver lobe; blood pool in the descending aorta when the liver is diseased) and w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.gate.verdict import PASS, GateItem, violation
+from StandardSegLib.roi import BoxROI, CylinderROI, ShapeROI, SphereROI
+
+#: A reference ROI fits the protocol's shape when each dimension is within this of the protocol's (mm):
+#: well under a PET voxel (4-5 mm), so rounding in a viewer's ROI widget is not a different ROI.
+SHAPE_TOLERANCE_MM = 0.5
+#: A reference *mask* (no shape to compare) whose volume is outside this factor of the protocol's shape
+#: volume is accepted with a gate warning: a drawn VOI is never exactly a sphere, but 2x is another VOI.
+MASK_VOLUME_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,82 @@ def reference_entry(entries: Sequence[Mapping[str, Any]], name: Optional[str] = 
             return entry
     known = ", ".join(entry["name"] for entry in entries)
     raise InputError(f"reference tissue '{name}' is not defined by this protocol (defined: {known})")
+
+
+def protocol_shape(entry: Mapping[str, Any], centre_lps: tuple[float, float, float]) -> Optional[ShapeROI]:
+    """The entry's VOI (sphere, cylinder along z, or box) centred at ``centre_lps``; None for a ``mask`` entry."""
+    shape = entry["shape"]
+    if shape == "sphere":
+        return SphereROI(centre_lps, float(entry["diameter_mm"]))
+    if shape == "cylinder":
+        return CylinderROI(centre_lps, float(entry["diameter_mm"]), float(entry["length_mm"]))
+    if shape == "box":
+        half = [float(size) / 2.0 for size in entry["size_mm"]]
+        return BoxROI(tuple(c - h for c, h in zip(centre_lps, half)), tuple(c + h for c, h in zip(centre_lps, half)))
+    return None
+
+
+def conform_reference_roi(entry: Mapping[str, Any], given: ShapeROI) -> tuple[ShapeROI, Optional[str]]:
+    """The ROI to measure for the reference tissue ``entry``: ``given`` when it is the protocol's shape and
+    size (within ``SHAPE_TOLERANCE_MM``), else the protocol's shape at ``given``'s centre, with a note saying
+    so (e.g. a 30 mm sphere given for the PERCIST 10 x 20 mm blood-pool cylinder). Reshaped, not refused: the
+    reader chose the place, the protocol fixes the VOI (ESR/EORTC rec. 6), and a different VOI would measure
+    another mean and SD."""
+    wanted = protocol_shape(entry, _centre(given))
+    if wanted is None or _same_shape(given, wanted):
+        return given, None
+    return wanted, (f"the background {given.describe()} does not fit reference tissue {entry['name']} as the "
+                    f"protocol defines it ({entry['shape']}{_size_text(entry)}): measured as the protocol's "
+                    f"{wanted.describe()}")
+
+
+def mask_volume_note(entry: Mapping[str, Any], volume_ml: float, roi: str) -> Optional[str]:
+    """A note when a reference mask's volume is far (``MASK_VOLUME_FACTOR``) from the protocol's VOI volume."""
+    wanted = protocol_shape(entry, (0.0, 0.0, 0.0))
+    if wanted is None:
+        return None
+    expected_ml = _volume_mm3(wanted) / 1000.0
+    if 1.0 / MASK_VOLUME_FACTOR <= volume_ml / expected_ml <= MASK_VOLUME_FACTOR:
+        return None
+    return (f"{roi} holds {volume_ml:.2f} mL, the protocol's {entry['name']} VOI ({entry['shape']}"
+            f"{_size_text(entry)}) {expected_ml:.2f} mL: its statistics are not those of the protocol's VOI")
+
+
+def _centre(shape: ShapeROI) -> tuple[float, float, float]:
+    if isinstance(shape, BoxROI):
+        return tuple((a + b) / 2.0 for a, b in zip(shape.corner_a_lps, shape.corner_b_lps))
+    return tuple(float(value) for value in shape.center_lps)
+
+
+def _dimensions(shape: ShapeROI) -> tuple[float, ...]:
+    if isinstance(shape, SphereROI):
+        return (shape.diameter_mm,)
+    if isinstance(shape, CylinderROI):
+        return (shape.diameter_mm, shape.length_mm)
+    return tuple(abs(a - b) for a, b in zip(shape.corner_a_lps, shape.corner_b_lps))
+
+
+def _same_shape(a: ShapeROI, b: ShapeROI) -> bool:
+    return type(a) is type(b) and all(abs(x - y) <= SHAPE_TOLERANCE_MM for x, y in zip(_dimensions(a), _dimensions(b)))
+
+
+def _volume_mm3(shape: ShapeROI) -> float:
+    sizes = _dimensions(shape)
+    if isinstance(shape, SphereROI):
+        return math.pi / 6.0 * sizes[0] ** 3
+    if isinstance(shape, CylinderROI):
+        return math.pi / 4.0 * sizes[0] ** 2 * sizes[1]
+    return float(sizes[0] * sizes[1] * sizes[2])
+
+
+def _size_text(entry: Mapping[str, Any]) -> str:
+    if entry["shape"] == "sphere":
+        return f", diameter {entry['diameter_mm']:g} mm"
+    if entry["shape"] == "cylinder":
+        return f", diameter {entry['diameter_mm']:g} mm, length {entry['length_mm']:g} mm"
+    if entry["shape"] == "box":
+        return ", " + " x ".join(f"{size:g}" for size in entry["size_mm"]) + " mm"
+    return ""
 
 
 def reference_measurement(entry: Mapping[str, Any], stats: Any, roi: str) -> ReferenceMeasurement:

@@ -11,7 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from StandardSegLib.errors import SUVError
 from StandardSegLib.gate.verdict import PASS, GateItem, violation
+from StandardSegLib.suv.uptake import uptake_time
 
 
 @dataclass(frozen=True)
@@ -157,16 +159,37 @@ def _suv_convertible(rule: Mapping[str, Any], context: SpecContext) -> GateItem:
 
 @spec_check("uptake_time_window")
 def _uptake_time(rule: Mapping[str, Any], context: SpecContext) -> GateItem:
+    """From the times the SUV decay used when it used any, else from the headers (any Units: a series
+    stored as SUV or decay-corrected to administration has the times too)."""
     low, high = float(rule["min_min"]), float(rule["max_min"])
     text = f"uptake time {low:g}-{high:g} min"
     suv = context.suv
-    if suv is None or not suv.injection_time or not suv.reference_time:
-        reason = context.suv_error or "injection or scan time unknown"
-        return _missing(rule, text, reason, threshold=[low, high], unit="min")
-    minutes = (dt.datetime.fromisoformat(suv.reference_time)
-               - dt.datetime.fromisoformat(suv.injection_time)).total_seconds() / 60.0
-    return _item(rule, low <= minutes <= high, text, f"uptake time is {minutes:.1f} min",
+    if suv is not None and suv.injection_time and suv.reference_time:
+        minutes = (dt.datetime.fromisoformat(suv.reference_time)
+                   - dt.datetime.fromisoformat(suv.injection_time)).total_seconds() / 60.0
+        how = "injection to the SUV reference time"
+    else:
+        try:
+            uptake = uptake_time(context.datasets, [])
+        except SUVError as error:
+            return _missing(rule, text, str(error), threshold=[low, high], unit="min")
+        minutes, how = uptake.minutes, f"{uptake.injection_source} to {uptake.scan_source}"
+    return _item(rule, low <= minutes <= high, text, f"uptake time is {minutes:.1f} min ({how})",
                  measured=round(minutes, 2), threshold=[low, high], unit="min")
+
+
+@spec_check("body_part")
+def _body_part(rule: Mapping[str, Any], context: SpecContext) -> GateItem:
+    """BodyPartExamined (0018,0015) against the protocol's body region: DICOM defined terms (PS3.16 Annex L,
+    e.g. EXTREMITY, LEG, THIGH), compared whole and case-insensitive (they are codes, not free text)."""
+    allowed = [str(value).upper() for value in rule["values"]]
+    text = f"BodyPartExamined (0018,0015) one of {', '.join(allowed)}"
+    header = context.datasets[0] if context.datasets else None
+    found = _joined(header.get("BodyPartExamined")) if header is not None else None
+    if not found:
+        return _missing(rule, text, "BodyPartExamined (0018,0015) is not recorded", threshold=allowed)
+    return _item(rule, found.strip().upper() in allowed, text, f"BodyPartExamined is '{found}'", measured=found,
+                 threshold=allowed)
 
 
 def _joined(value: Any) -> Optional[str]:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
+from StandardSegLib.errors import ProtocolError
 from StandardSegLib.protocols.window import WindowPreset
 
 BUILTIN = "builtin"
@@ -116,6 +117,25 @@ class Protocol:
     def segmentation_methods(self) -> dict[str, dict[str, Any]]:
         """Allowed method id -> default parameters."""
         return thaw(self.document["segmentation"]["methods"])
+
+    @property
+    def reference_image_modalities(self) -> list[str]:
+        """Modalities a reader may define the ROI on instead of the primary image (``--reference``)."""
+        return list(self.document["segmentation"].get("reference_images", {}))
+
+    def for_reference_image(self, modality: str) -> "Protocol":
+        """This protocol as seen by a ROI defined on a ``modality`` reference image: the segmentation methods
+        (and their defaults) are the reference's, everything else, identity and content hash included, is
+        unchanged, so the primary image's gate verdict still applies. ProtocolError when the protocol does not
+        name that modality."""
+        references = self.document["segmentation"].get("reference_images", {})
+        if modality not in references:
+            named = ", ".join(references) or "none"
+            raise ProtocolError(f"protocol {self.id} v{self.version} does not allow a {modality} reference image "
+                                f"(segmentation.reference_images: {named})")
+        document = thaw(self.document)
+        document["segmentation"]["methods"] = thaw(references[modality]["methods"])
+        return replace(self, document=deep_freeze(document))
 
     @property
     def editor_effects(self) -> list[str]:

@@ -3,7 +3,7 @@
 What the schema cannot express: a preset's default lies inside its own ranges and ranges are ordered;
 cross-references resolve (default preset, default method, reference fallback, phantom background ROI,
 voting members); items that only make sense for one modality (PET uptake time, TBR, pet-* methods, MR
-field strength) appear only there; preset and QC units are the modality's (CT HU, PET SUVbw, MR
+field strength) appear only there, and a reference image's methods fit the reference's modality; preset and QC units are the modality's (CT HU, PET SUVbw, MR
 percentile); DICOM keywords exist in the DICOM dictionary; each image check appears once.
 Each rule yields one-line messages ``<key.path>: expected <what>, found <what>``.
 """
@@ -160,6 +160,24 @@ def _segmentation_problems(document: Mapping[str, Any]) -> Iterator[str]:
             yield f"{where}.min_votes: expected a whole number from 1 to {len(members)}, found {describe_value(votes)}"
 
 
+def _reference_image_problems(document: Mapping[str, Any]) -> Iterator[str]:
+    """A reference image is another modality than the protocol's, one of its inputs when it lists inputs,
+    and is segmented with methods for its own modality (pet-* methods only on a PET reference)."""
+    modality = document["modality"]
+    inputs = {entry["modality"] for entry in document.get("inputs", ())}
+    for reference, entry in document["segmentation"].get("reference_images", {}).items():
+        where = f"segmentation.reference_images.{reference}"
+        if reference == modality:
+            yield f"{where}: expected a modality other than the protocol's own ({modality}), found {reference!r}"
+        if inputs and reference not in inputs:
+            yield (f"{where}: expected a modality listed in inputs ({quoted(sorted(inputs))}), "
+                   f"found {reference!r}")
+        for method in entry["methods"]:
+            if method.startswith(PET_METHOD_PREFIX) and reference != "PT":
+                yield (f"{where}.methods.{method}: expected methods for {reference} images (pet-* methods need "
+                       f"PET SUV), found {method!r}")
+
+
 def _reference_problems(document: Mapping[str, Any]) -> Iterator[str]:
     entries = document["reference_tissue"]
     names = [entry["name"] for entry in entries]
@@ -223,6 +241,6 @@ def semantic_problems(document: Mapping[str, Any]) -> list[str]:
     for organ, entry in document["window_presets"].items():
         problems.extend(_preset_problems(organ, entry, modality))
     for rule_set in (_display_problems, _image_spec_problems, _metric_problems, _segmentation_problems,
-                     _reference_problems, _dicom_list_problems, _input_problems, _phantom_problems):
+                     _reference_image_problems, _reference_problems, _dicom_list_problems, _input_problems, _phantom_problems):
         problems.extend(rule_set(document))
     return problems
