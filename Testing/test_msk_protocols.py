@@ -189,3 +189,11 @@ def test_segment_pet_with_a_ct_reference_uses_ct_methods(capsys, tmp_path, regis
     assert provenance["roi_modality"] == "CT" and provenance["units"] == "HU"
     assert provenance["alignment"]["method"] == "resample (same frame of reference)"
     assert sitk.ReadImage(str(tmp_path / "b.nrrd")).GetSpacing() == pytest.approx((4.6875, 4.6875, 3.27))
+
+
+def test_protocols_show_lists_the_reference_image_methods(capsys):
+    assert main(["protocols", "show", "fdg-pet-ct-msk-sarcoma"]) == 0
+    out = capsys.readouterr().out
+    assert ("  ROI on the CT reference image (--reference): grow-from-seeds: no parameters; confidence-connected: "
+            "multiplier=2.5, iterations=4; manual: no parameters") in out
+    assert "body_part [warn]: values=[EXTREMITY," in out

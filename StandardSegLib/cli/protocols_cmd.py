@@ -126,6 +126,10 @@ def _summary(protocol: Protocol, origin: str) -> list[str]:
                   f"    source: {rule['source']}"]
     lines.append(f"segmentation (default {protocol.default_segmentation_method}):")
     lines += [f"  {method}: {_params(params)}" for method, params in protocol.segmentation_methods.items()]
+    for modality, reference in doc["segmentation"].get("reference_images", {}).items():
+        lines.append(f"  ROI on the {modality} reference image (--reference): "
+                     + "; ".join(f"{method}: {_params(params)}" for method, params in reference["methods"].items()))
+        lines.append(f"    source: {reference['source']}")
     lines += [f"  editor effects: {', '.join(protocol.editor_effects) or 'none'}",
               f"  source: {doc['segmentation']['source']}", "reference tissue:"]
     for entry in protocol.reference_tissue:
