@@ -28,6 +28,7 @@ from StandardSegLib.demo import DEMO_STEPS, report_inputs, run_demo
 from StandardSegLib.errors import InputError
 from StandardSegLib.report import bundle as bundle_module
 from StandardSegLib.report import validate_report, write_report_bundle
+from StandardSegLib.report.figures import CONTOUR_RGB
 from StandardSegLib.report.report_json import ReportSchemaError
 
 PATIENT_NAME, PATIENT_ID = "Demo^Synthetic", "DEMO-0001"
@@ -165,7 +166,7 @@ class _Page(HTMLParser):
         if tag == "img":
             self.images.append(attrs["src"])
         for key in ("src", "href"):
-            if key in attrs and not attrs[key].startswith("data:"):
+            if key in attrs and not attrs[key].startswith(("data:", "#")):  # "#": a link within the page
                 self.external.append(attrs[key])
         if tag == "table":
             self.in_gate = attrs.get("id") == "gate"
@@ -182,12 +183,13 @@ def test_html_is_self_contained_with_gate_table_and_images(bundle):
     assert page.external == []
     assert page.gate_rows == [item["verdict"] for item in document["gate"]["items"]]
     assert page.svgs == len(document["segments"])  # one histogram per lesion
-    assert len(page.images) == len(document["segments"])
+    assert len(page.images) == 3 * len(document["segments"]) + 1  # three planes per lesion and the PET MIP
+    contours = 0
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"))
-        red = (picture[..., 0] == 255) & (picture[..., 1] == 0) & (picture[..., 2] == 0)
-        assert picture.shape[0] >= 256 and red.sum() > 0  # enlarged slice with the contour drawn
+        contours += int((picture == CONTOUR_RGB).all(axis=2).any())
+    assert contours == 3 * len(document["segments"])  # every lesion view has its contour drawn
 
 
 def test_html_escapes_values(bundle, pipeline):

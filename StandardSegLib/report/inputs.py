@@ -36,6 +36,15 @@ class LesionReport:
 
 
 @dataclass(frozen=True)
+class Anatomy:
+    """A CT or MR in the frame of reference of the measured image (any grid), shown in grey under the measured
+    image in the report's figures (PET/CT fusion). It is never measured."""
+
+    image: sitk.Image
+    modality: str
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     """Everything one report bundle states.
 
@@ -60,6 +69,7 @@ class ReportInputs:
     window_preset_organ: Optional[str] = None  # the preset the reader worked with; None: the protocol default
     input_sha256: Mapping[str, str] = field(default_factory=dict)  # report path -> SHA-256 already computed
     context: Mapping[str, Any] = field(default_factory=dict)  # e.g. the demo's truth and pipeline steps
+    anatomy: Optional[Anatomy] = None  # a CT/MR to fuse under a PET in the figures
     #: Lesions that failed: ``{"name", "stage": "segment"|"measure"|"radiomics", "reason"}`` (report.json failures).
     failures: tuple[Mapping[str, str], ...] = ()
 
