@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 RTSTRUCT_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.481.3"
 #: A contour may deviate this much (in slices) from one plane parallel to the image slices.
 PLANE_TOLERANCE_SLICES = 0.25
+#: Contours on the outer voxel edges (as written by ``StandardSegLib.report.rtstruct_output``) are inside the
+#: image; a contour further out than this (in voxels) is cut at the image edge, with a warning.
+EDGE_TOLERANCE = 0.01
 #: Contour planes whose spacing differs from the slice spacing by less than this share are filled directly.
 SPACING_TOLERANCE = 0.05
 
@@ -225,7 +228,7 @@ def _rasterise(contours: list[np.ndarray], image: sitk.Image, label: str) -> tup
         warnings.append(f"{label}: {outside} of {len(contours)} contours lie outside the image's slices; "
                         f"the mask is cut at the image edge")
     in_plane = np.concatenate(indices)[:, :2]
-    if np.any(in_plane < -0.5) or np.any(in_plane > np.asarray(size[:2]) - 0.5):
+    if np.any(in_plane < -0.5 - EDGE_TOLERANCE) or np.any(in_plane > np.asarray(size[:2]) - 0.5 + EDGE_TOLERANCE):
         warnings.append(f"{label}: contours reach past the image's in-plane edge; the mask is cut at the image edge")
     return mask, warnings
 

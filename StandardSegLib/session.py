@@ -50,15 +50,19 @@ def _validator() -> Draft202012Validator:
 
 @dataclass(frozen=True)
 class RoiSpec:
-    """A gate ROI: a sphere (centre LPS mm, diameter mm) or a mask file (``label`` in it)."""
+    """A gate or lesion ROI: a sphere (centre LPS mm, diameter mm), a box (two opposite corners, LPS mm;
+    lesion ROIs only) or a mask file (``label`` in it)."""
 
     sphere: Optional[tuple[float, float, float, float]] = None
     mask: Optional[str] = None
     label: int = 1
+    box: Optional[tuple[float, ...]] = None
 
     def to_dict(self, paths: "PathStyle") -> dict[str, Any]:
         if self.sphere is not None:
             return {"sphere": list(self.sphere)}
+        if self.box is not None:
+            return {"box": list(self.box)}
         return {"mask": paths(self.mask), **({"label": self.label} if self.label != 1 else {})}
 
 
@@ -69,7 +73,8 @@ class LesionJob:
     ``mask`` (with ``label``) is the final segment drawn or corrected by hand (e.g. in Slicer's Segment
     Editor): with seeds, the method runs first and the mask's differences are recorded as manual edits;
     without seeds the lesion is manual from the start. ``seeds_mask`` is a painted seed label file for
-    grow-from-seeds (1 foreground, 2 background), with or instead of the seed points.
+    grow-from-seeds (1 foreground, 2 background), with or instead of the seed points. ``voi`` is the
+    lesion ROI that bounds the method (sphere, box or mask; without it the VOI adapts around the seeds).
     """
 
     name: str
@@ -80,6 +85,7 @@ class LesionJob:
     mask: Optional[str] = None
     label: int = 1
     seeds_mask: Optional[str] = None
+    voi: Optional[RoiSpec] = None
 
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> "LesionJob":
@@ -88,7 +94,7 @@ class LesionJob:
                    seeds=tuple(tuple(map(float, seed)) for seed in item.get("seeds", ())),
                    background_seeds=tuple(tuple(map(float, seed)) for seed in item.get("background_seeds", ())),
                    parameters=dict(item.get("parameters", {})), mask=item.get("mask"), label=int(item.get("label", 1)),
-                   seeds_mask=item.get("seeds_mask"))
+                   seeds_mask=item.get("seeds_mask"), voi=_roi_spec(item.get("voi")))
 
     def to_dict(self, paths: Optional["PathStyle"] = None) -> dict[str, Any]:
         document: dict[str, Any] = {"name": self.name}
@@ -106,6 +112,8 @@ class LesionJob:
             document["mask"] = (paths or str)(self.mask)
             if self.label != 1:
                 document["label"] = self.label
+        if self.voi:
+            document["voi"] = self.voi.to_dict(paths or str)
         return document
 
 
@@ -226,9 +234,9 @@ class Session:
 def _roi_spec(document: Optional[Mapping[str, Any]]) -> Optional[RoiSpec]:
     if document is None:
         return None
-    sphere = document.get("sphere")
+    sphere, box = document.get("sphere"), document.get("box")
     return RoiSpec(sphere=tuple(map(float, sphere)) if sphere is not None else None, mask=document.get("mask"),
-                   label=int(document.get("label", 1)))
+                   label=int(document.get("label", 1)), box=tuple(map(float, box)) if box is not None else None)
 
 
 _TYPE_NAMES = {"array": "a list", "object": "a mapping", "boolean": "true or false", "string": "a text",
@@ -412,13 +420,27 @@ def lesion_segment(session: Session, checked: CheckedImage, lesion: LesionJob) -
         seeds_mask, _ = read_seeds_mask(session.resolve(lesion.seeds_mask), checked.values_image)
     result = segment(checked.values_image, protocol=checked.protocol, verdict=checked.gate.verdict, method=method,
                      units=checked.units, seeds_lps=lesion.seeds, background_seeds_lps=lesion.background_seeds,
-                     seeds_mask=seeds_mask,
+                     seeds_mask=seeds_mask, roi=_lesion_roi(session, lesion.voi),
                      parameters=lesion.parameters, background=checked.gate.reference, operator=checked.operator.name,
                      roi_modality=checked.loaded.record.modality or "unknown")
     if lesion.mask:
         mask_name = Path(lesion.mask).name
         result = edit_to_match(result, read_mask_file(session.resolve(lesion.mask)), mask_name, lesion.label)
     return result
+
+
+def _lesion_roi(session: Session, spec: Optional[RoiSpec]) -> Any:
+    """A lesion's ``voi`` as the engine's lesion ROI: SphereROI, BoxROI or a 0/1 mask image."""
+    from StandardSegLib.imaging import read_mask_file
+    from StandardSegLib.roi import BoxROI, SphereROI
+
+    if spec is None:
+        return None
+    if spec.sphere is not None:
+        return SphereROI(tuple(spec.sphere[:3]), spec.sphere[3])
+    if spec.box is not None:
+        return BoxROI(tuple(spec.box[:3]), tuple(spec.box[3:]))
+    return read_mask_file(session.resolve(spec.mask)) == spec.label
 
 
 def radiomics_extractor(protocol: Any) -> tuple[Any, Any]:
@@ -466,7 +488,8 @@ def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequ
     from StandardSegLib.report import software_versions
     from StandardSegLib.report.report_json import sha256_of
 
-    masks = (session.resolve(path) for lesion in session.lesions for path in (lesion.mask, lesion.seeds_mask) if path)
+    masks = (session.resolve(path) for lesion in session.lesions
+             for path in (lesion.mask, lesion.seeds_mask, lesion.voi and lesion.voi.mask) if path)
     read = (*checked.loaded.source_files, *checked.roi_files, *masks, *extra_inputs)
     files = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in read)
     return dataclasses.replace(

@@ -59,7 +59,7 @@ def _mask(bundle_result, name: str) -> np.ndarray:
 def test_bundle_holds_every_output(bundle, pipeline):
     _, inputs = pipeline
     names = [lesion.name for lesion in inputs.lesions]
-    expected = {"report.json", "measurements.csv", "report.html", "dicom/seg.dcm", "dicom/sr.dcm",
+    expected = {"report.json", "measurements.csv", "report.html", "dicom/seg.dcm", "dicom/sr.dcm", "dicom/rtstruct.dcm",
                 *(f"segments/{n}.seg.nrrd" for n in names), *(f"segments/{n}.provenance.json" for n in names)}
     assert set(bundle.files) == expected
     assert set(_document(bundle)["outputs"]) == expected

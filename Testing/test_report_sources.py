@@ -76,7 +76,8 @@ def test_nrrd_with_sidecar_writes_no_dicom_and_says_why(tmp_path, capsys, regist
     document = json.loads((Path(bundle) / "report.json").read_text())
     validate_report(document)
     assert document["not_written"] == [{"file": "dicom/seg.dcm", "reason": "source is not DICOM"},
-                                       {"file": "dicom/sr.dcm", "reason": "source is not DICOM"}]
+                                       {"file": "dicom/sr.dcm", "reason": "source is not DICOM"},
+                                       {"file": "dicom/rtstruct.dcm", "reason": "source is not DICOM"}]
     assert not (Path(bundle) / "dicom").exists() and not any(name.startswith("dicom/") for name in document["outputs"])
     assert document["image"]["source_format"] == "nrrd" and document["image"]["modality"] == "CT"
 

@@ -236,3 +236,22 @@ def test_measure_and_features_cli_read_an_rtstruct_roi(capsys):
     features = json.loads(capsys.readouterr().out)
     # same voxels (the protocol resamples before radiomics, so the volume agrees to 0.1 %, not exactly)
     assert features["features"]["original_shape_VoxelVolume"] == pytest.approx(measured["volume_mm3"], rel=1e-3)
+
+
+def test_suv_dro_contours_agree_with_rt_utils_reading_of_the_same_file():
+    """DRO_0_0's RTSTRUCT references the vendored PT instances, so rt-utils (matching by UID, cv2.fillPoly:
+    every pixel the outline touches) can read it too: ours is the same region without that outline ring."""
+    rt_utils = pytest.importorskip("rt_utils")
+    folder = DATA / "suv_dro" / "DRO_0_0"
+    rs = next((folder / "RS").glob("*.dcm"))
+    loaded = load_image(folder / "PT")
+    result = read_rtstruct(rs, loaded.image, "region_1", loaded.datasets)
+    assert result.warnings == ()  # same frame of reference and instances: nothing to say
+    ours = sitk.GetArrayFromImage(result.mask) > 0
+    theirs = np.transpose(rt_utils.RTStructBuilder.create_from(str(folder / "PT"), str(rs))
+                          .get_roi_mask_by_name("region_1"), (2, 0, 1))
+    assert not np.any(ours & ~theirs)
+    ring = theirs & ~ours
+    assert 0 < ring.sum() < 0.015 * theirs.sum()
+    eroded = sitk.GetArrayFromImage(sitk.BinaryErode(sitk.GetImageFromArray(theirs.astype(np.uint8)), (1, 1, 0))) > 0
+    assert not np.any(ring & eroded)  # the extra voxels are all on rt-utils' outline

@@ -61,8 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds-mask", metavar="FILE",
                         help="painted seeds for grow-from-seeds, as Slicer's GrowCut seed image: label 1 "
                         "foreground, 2 background, 0 unlabelled (with or instead of --seed/--background-seed)")
-    parser.add_argument("--voi", metavar="X1,Y1,Z1,X2,Y2,Z2",
-                        help="fixed VOI box (opposite corners, LPS mm) instead of the adaptive VOI around the seeds")
+    lesion_roi = parser.add_mutually_exclusive_group()
+    lesion_roi.add_argument("--voi", metavar="X1,Y1,Z1,X2,Y2,Z2",
+                            help="lesion ROI box (opposite corners, LPS mm) bounding the method, instead of the "
+                            "adaptive VOI around the seeds; clipped to the image with a warning")
+    lesion_roi.add_argument("--voi-sphere", metavar="X,Y,Z,D",
+                            help="lesion ROI sphere (centre LPS mm, diameter mm) bounding the method; clipped to the "
+                            "image with a warning (--voi-sphere=-10,20,5,80 when X is negative)")
+    lesion_roi.add_argument("--voi-mask", metavar="MASK", help="lesion ROI mask file (non-zero voxels) bounding the "
+                            "method")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="method or common parameter overriding the protocol default (repeatable), e.g. "
                         "percent=50, lower=80, voi_margin_mm=15, fill_holes=false, margin_mm=-1, smoothing_mm=1")
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     parameters = parse_assignments(args.param)
     seeds = [parse_point(text) for text in args.seed]
     background_seeds = [parse_point(text) for text in args.background_seed]
-    box = _parse_box(args.voi) if args.voi else None
+    roi = _parse_box(args.voi) if args.voi else parse_sphere(args.voi_sphere) if args.voi_sphere else None
 
     progress = TerminalProgress(sys.stderr)
     loaded = load_image(args.image, series_uid=args.series, progress=progress)
@@ -127,11 +134,16 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds_mask:
         seeds_mask, notes = read_seeds_mask(args.seeds_mask, image)
         warnings += notes
+    if args.voi_mask:
+        from StandardSegLib.imaging import read_mask_file
+
+        roi = read_mask_file(args.voi_mask)
     segmented = segment(image, protocol=protocol, verdict=verdict, method=args.method, units=units,
-                        seeds_lps=seeds, background_seeds_lps=background_seeds, box=box, parameters=parameters,
+                        seeds_lps=seeds, background_seeds_lps=background_seeds, roi=roi, parameters=parameters,
                         background=evaluation.reference, operator=args.operator, roi_modality=modality,
                         alignment=alignment.to_dict() if alignment else None, seeds_mask=seeds_mask,
                         progress=progress)
+    warnings += segmented.provenance.details.get("warnings", [])
     segmented = _apply_edits(segmented, args.edits)
     if segmented.provenance.voxel_count == 0:
         raise InputError(f"the {args.method} segment is empty after the edits; nothing written")
@@ -230,6 +242,8 @@ def _print_text(result: dict) -> None:
         print(f"  step {step['name']} [{step['algorithm_type']}]: {step['voxel_count']} voxels")
     if result["gate"]["override"]:
         print(f"gate {result['gate']['overall']} overridden: {result['gate']['override']['reason']}")
+    for flag in provenance["flags"]:
+        print(f"flag {flag['code']}{' (blocking)' if flag['blocking'] else ''}: {flag['message']}")
     for warning in result["warnings"]:
         print(f"warning: {warning}")
     print(f"wrote {result['output']} and {result['provenance_file']}")

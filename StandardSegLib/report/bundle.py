@@ -1,5 +1,6 @@
 """Write a report bundle atomically: one folder with report.json, measurements.csv, report.html,
-segments/*.seg.nrrd (+ provenance) and, for DICOM sources, dicom/seg.dcm and dicom/sr.dcm.
+segments/*.seg.nrrd (+ provenance) and, for DICOM sources, dicom/seg.dcm, dicom/sr.dcm and dicom/rtstruct.dcm
+(the segments as contours, for radiotherapy systems).
 
 The bundle is assembled in a hidden staging folder beside the target and renamed into place
 (``atomic_folder``), so a reader never sees half a bundle, two runs into one new folder never both succeed,
@@ -33,6 +34,7 @@ from StandardSegLib.segmentation import write_segment
 REPORT_JSON, MEASUREMENTS_CSV, REPORT_HTML = "report.json", "measurements.csv", "report.html"
 SEGMENTS_DIR, DICOM_DIR = "segments", "dicom"
 SEG_FILE, SR_FILE = "seg.dcm", "sr.dcm"
+RTSTRUCT_FILE = "rtstruct.dcm"
 
 
 @dataclass(frozen=True)
@@ -150,11 +152,12 @@ def _not_written(inputs: ReportInputs, lesions: tuple[LesionReport, ...]) -> tup
     reason = ("source is not DICOM" if not inputs.is_dicom else "no segments" if not lesions else None)
     if reason is None:
         return ()
-    return tuple({"file": f"{DICOM_DIR}/{name}", "reason": reason} for name in (SEG_FILE, SR_FILE))
+    return tuple({"file": f"{DICOM_DIR}/{name}", "reason": reason} for name in (SEG_FILE, SR_FILE, RTSTRUCT_FILE))
 
 
 def _write_dicom(inputs: ReportInputs, folder: Path, deidentifier: Optional[Deidentifier]) -> None:
     from StandardSegLib.report.dicom_outputs import build_seg, build_sr, with_patient_study_attributes
+    from StandardSegLib.report.rtstruct_output import build_rtstruct
 
     datasets = list(inputs.loaded.datasets)
     if deidentifier is not None:
@@ -165,3 +168,4 @@ def _write_dicom(inputs: ReportInputs, folder: Path, deidentifier: Optional[Deid
     seg.save_as(folder / SEG_FILE)
     observer = inputs.operator.name if inputs.operator is not None else "unknown"
     build_sr(inputs, seg, datasets, observer).save_as(folder / SR_FILE)
+    build_rtstruct(inputs, datasets).save_as(folder / RTSTRUCT_FILE, enforce_file_format=True)

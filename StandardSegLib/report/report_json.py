@@ -29,7 +29,8 @@ from StandardSegLib.resources import resource_path
 SCHEMA_ID = "standardseg.report/1"
 SCHEMA_FILE = ("Schemas", "report.schema.json")
 #: Distributions whose versions the report records (slicer-core only if installed; never imported).
-_DISTRIBUTIONS = ("slicer-core", "pyradiomics", "SimpleITK", "numpy", "pydicom", "highdicom", "jsonschema")
+_DISTRIBUTIONS = ("slicer-core", "pyradiomics", "SimpleITK", "numpy", "pydicom", "highdicom", "rt-utils",
+                  "jsonschema")
 
 
 class ReportSchemaError(StandardSegError):

@@ -101,14 +101,15 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
     else:
         voi = bound.voi if bound else voi_around(image, seed_indices + background_indices, reach_mm)
     fixed = bound is not None or seed_image is not None
-    limit = None if fixed else cap_voi(image, seed_indices + background_indices, max_volume)
+    limit = None if fixed else cap_voi(image, seed_indices + background_indices, max_volume, reach_mm)
     capped = False
     for round_number in range(1, MAX_VOI_ROUNDS + 1):
         report(progress, round_number / (MAX_VOI_ROUNDS + 1), f"{method}: VOI {voi.size}")
         run = run_method(image, voi, chosen, method_parameters, options, units=units, seeds=seed_indices,
                          background_seeds=background_indices, background=background,
                          protocol_parameters=protocol.segmentation_methods,
-                         seed_labels=seed_image.labels if seed_image else None, bound=bound)
+                         seed_labels=seed_image.labels if seed_image else None, bound=bound,
+                         settle=fixed or not chosen.region_statistics)
         if fixed:
             break
         if max_volume is not None and _volume_ml(run.mask) > max_volume:
@@ -121,6 +122,10 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         if capped:
             break
         voi = grown.intersect(limit)
+    if not run.statistics_consistent:  # settle the statistics once, in the final VOI
+        run = run_method(image, voi, chosen, method_parameters, options, units=units, seeds=seed_indices,
+                         background_seeds=background_indices, background=background,
+                         protocol_parameters=protocol.segmentation_methods, bound=bound)
     output, mask = run.output, run.mask
     if seeds and voxel_count(mask) == 0:
         raise InputError(_empty_message(method, image, seed_indices, output, units, voi))

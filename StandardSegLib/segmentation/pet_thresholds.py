@@ -20,7 +20,8 @@ StandardSeg uses the image's SUV type and records it - the mask is the same eith
 SUVbw x LBM/weight scales voxels, liver mean and SD by one factor; only the threshold's stated value differs).
 Percent of max, A50 and A50P are ratios of the image's own values, so they also run on PET that cannot be
 converted to SUV (a phantom in Bq/mL) and state its units; fixed-SUV and PERCIST thresholds need SUV.
-Contrast-oriented coefficients are scanner-specific (phantom calibration), so pet-contrast has no defaults: the protocol must give them.
+Contrast-oriented coefficients are scanner-specific (phantom calibration), so pet-contrast has no defaults:
+the protocol must give them.
 """
 
 from __future__ import annotations
@@ -207,12 +208,15 @@ def run_vote(data: MethodInput, parameters: VoteParameters) -> MethodOutput:
 _THRESHOLD_METHODS = (
     Method("pet-suv", "fixed SUV threshold", FixedSUVParameters, run_fixed_suv, needs_suv=True, seedless=True,
            uptake=True, source="SUV >= 2.5 (fixed-SUV convention; 3.0 and 4.0 also used)"),
-    Method("pet-percent-max", "percentage of maximum threshold", PercentMaxParameters, run_percent_max, uptake=True, region_statistics=True,
+    Method("pet-percent-max", "percentage of maximum threshold", PercentMaxParameters, run_percent_max,
+           uptake=True, region_statistics=True,
            source="41 % of the maximum of the seed's hot region (EANM procedure guideline v2, Boellaard 2015; verify)"),
     Method("pet-a50", "background-corrected 50 % of maximum (A50)", A50Parameters, run_a50, needs_background=True,
-           uptake=True, region_statistics=True, source="background + 0.5 x (max - background), EARL accreditation A50 isocontour (verify)"),
+           uptake=True, region_statistics=True,
+           source="background + 0.5 x (max - background), EARL accreditation A50 isocontour (verify)"),
     Method("pet-a50p", "background-corrected 50 % of SUVpeak (A50P)", A50PParameters, run_a50p,
-           needs_background=True, uptake=True, region_statistics=True, source="0.5 x (SUVpeak + background), EARL A50P (verify)"),
+           needs_background=True, uptake=True, region_statistics=True,
+           source="0.5 x (SUVpeak + background), EARL A50P (verify)"),
     Method("pet-percist", "PERCIST minimum measurable uptake threshold", PercistParameters, run_percist,
            needs_suv=True, needs_background=True, seedless=True, uptake=True,
            source="1.5 x liver mean + 2 x liver SD (PERCIST 1.0, Wahl et al., J Nucl Med 2009)"),
@@ -224,6 +228,7 @@ _THRESHOLD_METHODS = (
 _VOTERS = {method.id: method for method in _THRESHOLD_METHODS}
 
 METHODS = _THRESHOLD_METHODS + (
-    Method("pet-vote", "majority vote of PET threshold methods", VoteParameters, run_vote, uptake=True, region_statistics=True,
+    Method("pet-vote", "majority vote of PET threshold methods", VoteParameters, run_vote, uptake=True,
+           region_statistics=True,
            source="majority vote of several threshold methods (MV2/MV3); members needing SUV refuse other units"),
 )
