@@ -5,6 +5,8 @@ Definitions (stated because tools differ):
 - ``sd`` is the population standard deviation (ddof = 0), as IBSI defines intensity variance;
 - percentiles and the median use linear interpolation between order statistics (numpy's default,
   Hyndman & Fan type 7), all from one ``np.percentile`` call;
+- NaN or infinity in the label (or within reach of its SUVpeak spheres) is refused: statistics of such
+  values are not numbers;
 - ``peak`` (SUVpeak, PERCIST 1.0 / QIBA): the highest mean over a 1 mL sphere, diameter
   2 (3000 / 4 pi)^(1/3) = 12.407 mm. The sphere is centred on each voxel of the label; its mean is over
   *all* image voxels (lesion or not) whose centres lie within the sphere and inside the image. The
@@ -26,6 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
+from StandardSegLib.imaging import require_finite
 
 #: Radius of a 1 mL sphere in mm: (3 x 1000 mm^3 / (4 pi))^(1/3) = 6.2035 mm.
 PEAK_SPHERE_RADIUS_MM = (3.0 * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
@@ -79,6 +82,8 @@ def region_statistics(image: sitk.Image, mask: sitk.Image, label: int = 1, units
     if box is None:
         raise InputError(f"mask label {label} has no voxels in {mask_name}")
     inside = in_label[box]
+    require_finite(image_array[box], f"image inside {mask_name} (label {label})", selection=inside,
+                   offset_zyx=tuple(b.start for b in box), image=image)
     values = image_array[box][inside].astype(np.float64, copy=False)
     voxel_mm3 = float(np.prod(image.GetSpacing()))
     p5, p25, median, p75, p95 = (float(value) for value in np.percentile(values, PERCENTILES))
@@ -171,6 +176,8 @@ def _peak(image: sitk.Image, image_array: np.ndarray, in_label: np.ndarray,
     region = tuple(slice(max(b.start - r, 0), min(b.stop + r, n))
                    for b, r, n in zip(box, reach, image_array.shape))
     values = image_array[region].astype(np.float64)
+    require_finite(values, "image around the label (SUVpeak spheres)", offset_zyx=tuple(r.start for r in region),
+                   image=image)
     sums = _convolve_same(values, kernel)
     counts = np.rint(_convolve_same(np.ones_like(values), kernel))
     means = sums / counts

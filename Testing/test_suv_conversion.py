@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from pet_factory import add_ge_scan_datetime, add_philips_factors, pet_series
+from pet_factory import F18_CODE, add_ge_scan_datetime, add_philips_factors, pet_series
 from StandardSegLib.errors import SUVError
 from StandardSegLib.suv import apply_suv, suv_conversion
 
@@ -67,15 +67,38 @@ def test_admin_means_no_dose_decay():
     assert conversion.decay_factor == 1.0
 
 
-@pytest.mark.parametrize("half_life, series_time, elapsed_s", [
-    (4057.7, "104500", 2700.0),    # Ga-68 as scanners write it, 45 min
-    (1223.0, "102000", 1200.0),    # C-11, 20 min
-    (6588.0, "113000", 5400.0),    # F-18 (other vendor value), 90 min
+GA68_CODE = {"CodeValue": "C-131A3", "CodingSchemeDesignator": "SRT", "CodeMeaning": "^68^Gallium"}
+C11_CODE = {"CodeValue": "C-105A1", "CodingSchemeDesignator": "SRT", "CodeMeaning": "^11^Carbon"}
+
+
+@pytest.mark.parametrize("half_life, code, series_time, elapsed_s", [
+    (4057.7, GA68_CODE, "104500", 2700.0),    # Ga-68 as scanners write it (4062.6 s evaluated), 45 min
+    (1223.0, C11_CODE, "102000", 1200.0),     # C-11, 20 min
+    (6588.0, F18_CODE, "113000", 5400.0),     # F-18 (other vendor value), 90 min
 ])
-def test_other_radionuclides(half_life, series_time, elapsed_s):
-    datasets = pet_series(SeriesTime=series_time, AcquisitionTime=series_time,
+def test_other_radionuclides(half_life, code, series_time, elapsed_s):
+    datasets = pet_series(SeriesTime=series_time, AcquisitionTime=series_time, radionuclide_code=code,
                           radiopharmaceutical={"RadionuclideHalfLife": str(half_life)})
     assert_factors(suv_conversion(datasets), WEIGHT_G / decayed(DOSE, elapsed_s, half_life))
+
+
+@pytest.mark.parametrize("half_life, named", [("1223", "C-11's"), ("1e308", "absurd"), ("4062.6", "Ga-68's"),
+                                              ("109.77", "F-18's in minutes")])
+def test_half_life_contradicting_the_radionuclide_code_is_refused(half_life, named):
+    with pytest.raises(SUVError, match=r"RadionuclideHalfLife \(0018,1075\) is .* but RadionuclideCodeSequence "
+                                       r"\(0054,0300\) names F-18 \(half-life 6586.2 s\)"):
+        suv_conversion(pet_series(radiopharmaceutical={"RadionuclideHalfLife": half_life}))
+
+
+def test_half_life_without_a_known_code_is_used_as_stored():
+    datasets = pet_series(radionuclide_code=None, radiopharmaceutical={"RadionuclideHalfLife": "1223"})
+    assert_factors(suv_conversion(datasets), WEIGHT_G / decayed(DOSE, 3600.0, 1223.0))
+
+
+@pytest.mark.parametrize("half_life", ["0", "-6586.2"])
+def test_non_positive_half_life_is_refused(half_life):
+    with pytest.raises(SUVError, match=r"RadionuclideHalfLife \(0018,1075\) is -?[0-9.]+; expected a positive"):
+        suv_conversion(pet_series(radiopharmaceutical={"RadionuclideHalfLife": half_life}))
 
 
 def test_half_life_missing_is_taken_from_the_radionuclide_code():
@@ -107,6 +130,23 @@ def test_datetime_preferred_over_time():
     assert_factors(suv_conversion(datasets), WEIGHT_G / decayed(DOSE, 1800.0))
 
 
+def test_infinite_dose_in_one_slice_is_refused():
+    # was: _same(x, inf) held, so one slice's inf dose passed the "slices agree" check
+    datasets = pet_series(3)
+    datasets[1].RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose = "1e400"   # DS read as inf
+    with pytest.raises(SUVError, match=r"RadionuclideTotalDose \(0018,1074\) is inf"):
+        suv_conversion(datasets)
+
+
+def test_dose_with_a_binary_vr_is_refused():
+    datasets = pet_series(3)
+    for ds in datasets:
+        item = ds.RadiopharmaceuticalInformationSequence[0]
+        item.add_new(0x00181074, "US", 29824)   # the bytes of a DS read as an unsigned short
+    with pytest.raises(SUVError, match=r"RadionuclideTotalDose \(0018,1074\) is stored with VR US, expected DS"):
+        suv_conversion(datasets)
+
+
 def test_midnight_crossing_with_start_time_only():
     datasets = pet_series(SeriesDate="20250102", SeriesTime="003000", AcquisitionDate="20250102",
                           AcquisitionTime="003000",
@@ -118,18 +158,41 @@ def test_midnight_crossing_with_start_time_only():
     assert any("midnight" in warning for warning in conversion.warnings)
 
 
-def test_series_time_after_acquisition_time_uses_earliest_acquisition():
-    # Series re-written at 12:00; slices acquired 11:00, 11:02, 11:04 -> reference 11:00 (QIBA option 3).
-    datasets = pet_series(SeriesTime="120000", per_slice={"AcquisitionTime": ["110400", "110000", "110200"]})
+def test_series_time_after_acquisition_time_back_computes_the_reference_time():
+    # SUV manual option B (its DRO "DC = START but SeriesTime after AcquisitionTime"): series re-written at
+    # 12:00; bed positions acquired 11:00, 11:05, 11:10 (T = 300 s), each frame referenced to the series start
+    # 11:00 -> FrameReferenceTime = T_ave + offset, t_ref = t_acq + T_ave - FrameReferenceTime = 11:00.
+    lam, frame_s = LN2 / F18, 300.0
+    t_ave = math.log(lam * frame_s / (1.0 - math.exp(-lam * frame_s))) / lam
+    datasets = pet_series(SeriesTime="120000",
+                          per_slice={"AcquisitionTime": ["110500", "110000", "111000"],
+                                     "FrameReferenceTime": [f"{(t_ave + offset) * 1000.0:.3f}"
+                                                            for offset in (300.0, 0.0, 600.0)]})
+    conversion = suv_conversion(datasets)
+    assert_factors(conversion, BW_ONE_HOUR, rel=1e-7)
+    assert "option B" in conversion.rule and "SeriesTime later than AcquisitionTime" in conversion.rule
+    assert conversion.warnings == ()
+    # the earliest acquisition (QIBA option 3) would have been wrong by T_ave - T/2 ~ 0.4 s here, and by the
+    # whole offset when the earliest slice is cropped away:
+    cropped = suv_conversion(datasets[::2])
+    assert_factors(cropped, BW_ONE_HOUR, rel=1e-7)
+
+
+def test_series_time_after_acquisition_time_without_frame_times_uses_earliest_acquisition():
+    # Series re-written at 12:00; slices acquired 11:00, 11:02, 11:04, no FrameReferenceTime -> reference 11:00
+    # (QIBA option 3), with a warning saying why.
+    datasets = pet_series(SeriesTime="120000", FrameReferenceTime=None,
+                          per_slice={"AcquisitionTime": ["110400", "110000", "110200"]})
     conversion = suv_conversion(datasets)
     assert_factors(conversion, BW_ONE_HOUR)
     assert conversion.reference_time == "2025-01-01T11:00:00"
     assert "QIBA option 3" in conversion.rule
-    assert any("SeriesTime" in warning for warning in conversion.warnings)
+    assert any("SeriesTime" in warning and "FrameReferenceTime" in warning for warning in conversion.warnings)
 
 
 def test_series_time_after_acquisition_time_uses_ge_private_scan_datetime():
-    datasets = pet_series(SeriesTime="120000", AcquisitionTime="110500", Manufacturer="GE MEDICAL SYSTEMS")
+    datasets = pet_series(SeriesTime="120000", AcquisitionTime="110500", Manufacturer="GE MEDICAL SYSTEMS",
+                          FrameReferenceTime=None)
     for ds in datasets:
         add_ge_scan_datetime(ds, "20250101110100")
     conversion = suv_conversion(datasets)
@@ -138,11 +201,13 @@ def test_series_time_after_acquisition_time_uses_ge_private_scan_datetime():
 
 
 def test_ge_tag_without_creator_is_read_only_for_ge():
-    datasets = pet_series(SeriesTime="120000", AcquisitionTime="110500", Manufacturer="GE MEDICAL SYSTEMS")
+    datasets = pet_series(SeriesTime="120000", AcquisitionTime="110500", Manufacturer="GE MEDICAL SYSTEMS",
+                          FrameReferenceTime=None)
     for ds in datasets:
         add_ge_scan_datetime(ds, "20250101110100", creator=None)
     assert_factors(suv_conversion(datasets), WEIGHT_G / decayed(DOSE, 3660.0))
-    others = pet_series(SeriesTime="120000", AcquisitionTime="110500", Manufacturer="SIEMENS")
+    others = pet_series(SeriesTime="120000", AcquisitionTime="110500", Manufacturer="SIEMENS",
+                        FrameReferenceTime=None)
     for ds in others:
         add_ge_scan_datetime(ds, "20250101110100", creator=None)
     assert_factors(suv_conversion(others), WEIGHT_G / decayed(DOSE, 3900.0))   # earliest acquisition 11:05
@@ -187,7 +252,13 @@ def test_decay_correction_none_is_corrected_per_slice():
 
 def test_decay_correction_none_needs_frame_duration():
     with pytest.raises(SUVError, match=r"ActualFrameDuration \(0018,1242\) is missing"):
-        suv_conversion(pet_series(DecayCorrection="NONE", ActualFrameDuration=None))
+        suv_conversion(pet_series(DecayCorrection="NONE", ActualFrameDuration=None, CorrectedImage=["ATTN"]))
+
+
+def test_decay_correction_none_contradicting_decy_is_refused():
+    with pytest.raises(SUVError, match=r"DecayCorrection \(0054,1102\) is NONE but CorrectedImage \(0028,0051\) "
+                                       r"lists DECY"):
+        suv_conversion(pet_series(DecayCorrection="NONE"))
 
 
 # --- SUV types from activity ----------------------------------------------------------------------
@@ -224,7 +295,13 @@ def test_gml_lbmjames128_converted_back_to_bw_and_to_other_lbm():
     assert_factors(suv_conversion(datasets, "SUVbw"), 70.0 / lbm_james_kg)
     assert_factors(suv_conversion(datasets, "SUVlbm", lbm_formula="LBMJAMES128"), 1.0)
     lbm_janma_kg = 9270.0 * 70.0 / (6680.0 + 216.0 * 70.0 / 1.75 ** 2)
-    assert_factors(suv_conversion(datasets, "SUVlbm"), lbm_janma_kg / lbm_james_kg)
+    to_janma = suv_conversion(datasets, "SUVlbm")
+    assert_factors(to_janma, lbm_janma_kg / lbm_james_kg)
+    # the rule says in words which lean body masses are divided, and the record keeps both
+    assert ("SUVlbm = stored SUV x lean body mass (Janmahasatian, LBMJANMA) / lean body mass (James, "
+            "LBMJAMES128)") in to_janma.rule
+    assert to_janma.normaliser["lbm_g"] == pytest.approx(lbm_janma_kg * 1000.0)
+    assert to_janma.normaliser["stored_lbm_g"] == pytest.approx(lbm_james_kg * 1000.0)
 
 
 def test_gml_lbm_morgan_and_janma():
@@ -328,10 +405,25 @@ def test_cps_not_calibrated_uses_dose_calibration_factor_or_refuses():
     ({"SeriesTime": None, "AcquisitionTime": None}, r"SeriesTime \(0008,0031\) and AcquisitionTime"),
     ({"DecayCorrection": None}, r"^DecayCorrection \(0054,1102\) is missing"),
     ({"Units": None}, r"^Units \(0054,1001\) is missing"),
-    ({"RescaleIntercept": "-5"}, r"^RescaleIntercept \(0028,1052\) is -5 in slice 0"),
+    ({"RescaleIntercept": "-5"}, r"^slice 0: RescaleIntercept \(0028,1052\) is -5, expected 0"),
     ({"PatientSize": "175"}, r"^PatientSize \(0010,1020\) is 175"),
     ({"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": "20250101113000"}}, "is after the reference"),
     ({"RadiopharmaceuticalInformationSequence": None}, r"RadionuclideTotalDose \(0018,1074\) is missing"),
+    # numbers that are not one finite number
+    ({"radiopharmaceutical": {"RadionuclideTotalDose": "inf"}}, r"RadionuclideTotalDose \(0018,1074\) is inf"),
+    ({"radiopharmaceutical": {"RadionuclideTotalDose": ["370", "400"]}}, r"has 2 values \(370\\400\)"),
+    ({"PatientWeight": "nan"}, r"PatientWeight \(0010,1030\) is nan; expected a finite number"),
+    # magnitudes no patient or injection has
+    ({"radiopharmaceutical": {"RadionuclideTotalDose": "0.37"}}, r"gives 370000 Bq, outside 1e\+06-2e\+10 Bq"),
+    ({"radiopharmaceutical": {"RadionuclideTotalDose": "3.7e14"}}, r"gives 3.7e\+14 Bq, outside"),
+    ({"PatientWeight": "0.0001"}, r"PatientWeight \(0010,1030\) gives 0.0001 kg, outside 0.01-1000 kg"),
+    ({"PatientWeight": "1e308"}, r"PatientWeight \(0010,1030\) gives 1e\+305 kg"),
+    # a time-only injection after the scan is not silently moved a day back (23.5 h of uptake)
+    ({"radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": None, "RadiopharmaceuticalStartTime": "113000"}},
+     r"RadiopharmaceuticalStartTime \(0018,1072\) 11:30:00 is after the scan \(11:00:00\).* 23.5 h of uptake"),
+    # ADMIN needs no decay, but an injection after the scan contradicts the header
+    ({"DecayCorrection": "ADMIN", "radiopharmaceutical": {"RadiopharmaceuticalStartDateTime": "20250102100000"}},
+     r"injection \(RadiopharmaceuticalStartDateTime, 2025-01-02T10:00:00\) is after the scan"),
 ])
 def test_bad_headers_are_refused_naming_the_tag(kwargs, message):
     with pytest.raises(SUVError, match=message):

@@ -11,10 +11,13 @@ Public API (other packages import only from here):
   (integer labels kept), or one ROI of an RTSTRUCT rasterised onto ``image``.
 """
 
+from StandardSegLib.imaging.dicom_numbers import stored_number
 from StandardSegLib.imaging.dicom_scan import SeriesSummary, scan_series
+from StandardSegLib.imaging.finite_values import require_finite
 from StandardSegLib.imaging.geometry import ImageGeometry
 from StandardSegLib.imaging.image_files import read_mask_file
 from StandardSegLib.imaging.loaded import LoadedImage, load_image, read_image_headers, read_image_record
+from StandardSegLib.imaging.pixel_scale import require_zero_pet_intercept
 from StandardSegLib.imaging.record import ImageRecord
 
 __all__ = [
@@ -26,5 +29,8 @@ __all__ = [
     "read_image_headers",
     "read_image_record",
     "read_mask_file",
+    "require_finite",
+    "require_zero_pet_intercept",
     "scan_series",
+    "stored_number",
 ]

@@ -8,11 +8,14 @@ with a message naming the files, since resampling it silently would change every
 
 Pixels are decoded with pydicom slice by slice and the *slice's own* modality LUT (RescaleSlope/Intercept) is
 applied before stacking: PET stores a different slope on every slice, so ITK's series reader, which casts
-to the first slice's integer type, would be wrong.
+to the first slice's integer type, would be wrong. The rules for the value scale (rescale present and sane,
+bits consistent, pixel data as long as Rows x Columns say, finite values) are in ``pixel_scale``. Geometry
+numbers must be finite, and PixelSpacing two positive values.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -20,12 +23,12 @@ from typing import Optional
 import numpy as np
 import pydicom
 import SimpleITK as sitk
-from pydicom.pixels import apply_modality_lut
 from pydicom.tag import Tag
 
 from StandardSegLib.errors import DicomError
 from StandardSegLib.imaging.dicom_scan import SeriesHeaders
 from StandardSegLib.imaging.geometry import ImageGeometry, _matrix
+from StandardSegLib.imaging.pixel_scale import real_world_values
 from StandardSegLib.progress import ProgressCallback, report
 
 #: Relative tolerance for "uniform" slice spacing: a gap deviating from the median spacing by more than 1 %
@@ -86,6 +89,12 @@ def order_slices(headers: SeriesHeaders) -> OrderedSeries:
     files = ordered.files
     positions = positions[order]
     pixel_spacing = _floats(files[0], "PixelSpacing", ordered.value(0, "PixelSpacing"))  # (row, column spacing)
+    if len(pixel_spacing) != 2 or min(pixel_spacing) <= 0:
+        raise DicomError(f"{files[0]}: PixelSpacing (0028,0030) = {pixel_spacing}; expected two positive numbers "
+                         "(row and column spacing in mm)")
+    for keyword in ("Rows", "Columns"):
+        if _integer(files[0], keyword, ordered.value(0, keyword)) < 1:
+            raise DicomError(f"{files[0]}: {keyword} = {ordered.value(0, keyword)!r}; expected a positive number")
     warnings: list[str] = []
     if len(files) > 1:
         slice_spacing = _check_stacking(files, positions, normal, min(pixel_spacing))
@@ -130,16 +139,18 @@ def _slice_values(path: Path) -> tuple[np.ndarray, pydicom.Dataset]:
         dataset = pydicom.dcmread(path)
     except Exception as error:  # pydicom raises many types on a damaged file
         raise DicomError(f"{path}: DICOM file is unreadable ({type(error).__name__}: {error})") from error
-    try:
-        stored = dataset.pixel_array
-    except Exception as error:  # truncated data, missing decoder plugin, malformed element...
-        syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
-        hint = f" (transfer syntax {syntax.name})" if syntax is not None else ""
-        raise DicomError(f"{path}: pixel data cannot be decoded{hint}: {error}") from error
-    values = apply_modality_lut(stored, dataset)
-    precise = int(dataset.get("BitsStored") or 16) > 24 or stored.dtype == np.float64
+    values = real_world_values(dataset, path)
+    precise = int(dataset.get("BitsStored") or 16) > 24 or "DoubleFloatPixelData" in dataset
     del dataset[_FIRST_PIXEL_TAG:]  # as pydicom's stop_before_pixels leaves it; also drops the decoded array
-    return np.asarray(values, dtype=np.float64 if precise else np.float32), dataset
+    return values if precise else _float32(values, path), dataset
+
+
+def _float32(values: np.ndarray, path: Path) -> np.ndarray:
+    """``values`` as float32, refusing those beyond its range (they would become infinite)."""
+    if values.size and np.abs(values).max() > np.finfo(np.float32).max:
+        raise DicomError(f"{path}: real-world pixel values reach {np.abs(values).max():.3g}, beyond float32; "
+                         "check RescaleSlope (0028,1053)")
+    return values.astype(np.float32)
 
 
 def _axes(path: Path, stored: Optional[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,9 +236,12 @@ def _require_same(headers: SeriesHeaders, keyword: str, tolerance: float) -> Non
 def _floats(path: Path, keyword: str, stored: Optional[str]) -> list[float]:
     """The numbers of a stored multi-value text ("a\\b\\c"); a value that is not a number is an error naming it."""
     try:
-        return [float(part) for part in (stored or "").split("\\") if part.strip()]
+        values = [float(part) for part in (stored or "").split("\\") if part.strip()]
     except ValueError as error:
         raise DicomError(f"{path}: {keyword} = {stored!r} is not a list of numbers ({error})") from error
+    if not all(math.isfinite(value) for value in values):
+        raise DicomError(f"{path}: {keyword} = {stored!r}; expected finite numbers")
+    return values
 
 
 def _integer(path: Path, keyword: str, stored: Optional[str]) -> int:

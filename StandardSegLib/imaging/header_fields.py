@@ -14,6 +14,7 @@ of them: scanning them in a CT would make GDCM read on into the pixel data of ev
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -22,6 +23,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, TM
 
+from StandardSegLib.imaging.dicom_numbers import tag_label
 from StandardSegLib.imaging.dicom_scan import SeriesHeaders, stored_dataset
 
 #: Header keywords whose values identify a person or a site; kept out of everything but ``identifiers``.
@@ -56,7 +58,10 @@ def _texts(value: Any) -> Optional[tuple[str, ...]]:
 def _number(value: Any) -> Optional[float]:
     if value is None or value == "" or isinstance(value, MultiValue):
         return None
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
 
 
 #: record field -> (DICOM keyword, converter). Fields compared across slices for ``varies_across_slices``.
@@ -275,11 +280,24 @@ def _b_value(dataset: pydicom.Dataset) -> Optional[float]:
 
 
 def _convert(dataset: pydicom.Dataset, keyword: str, convert: Callable[[Any], Any], warnings: list[str]) -> Any:
+    """``convert`` of the attribute's value; an unusable value (text in a number, NaN, an IS of ``inf`` that
+    pydicom cannot even decode) is recorded as None with a warning naming the tag."""
     try:
         return convert(dataset.get(keyword))
-    except (TypeError, ValueError) as error:
-        warnings.append(f"{keyword}: unreadable value {dataset.get(keyword)!r} ({error}); recorded as None")
+    except (TypeError, ValueError, OverflowError) as error:
+        warnings.append(f"{tag_label(keyword)}: unusable value {_stored_text(dataset, keyword)!r} ({error}); "
+                        "recorded as None")
         return None
+
+
+def _stored_text(dataset: pydicom.Dataset, keyword: str) -> str:
+    """The attribute's value as written, even when pydicom cannot decode it."""
+    try:
+        return str(dataset.get(keyword))
+    except (TypeError, ValueError, OverflowError):
+        raw = dataset.get_item(tag_for_keyword(keyword))
+        value = getattr(raw, "value", b"")
+        return value.decode("latin-1", "replace").strip() if isinstance(value, bytes) else str(value)
 
 
 def _iso_datetime(dataset: pydicom.Dataset | Mapping[str, Any], date_keyword: Optional[str],

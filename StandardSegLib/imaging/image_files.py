@@ -8,15 +8,24 @@ names override what the Dataset gives.
 
 Sidecars written by dcm2niix (BIDS style) give EchoTime, RepetitionTime and InversionTime in seconds where
 DICOM uses ms; such sidecars (recognised by ``ConversionSoftware`` or ``BIDSVersion``) are converted.
+
+ITK up to 5.4 replaces every NaN and infinity of a float NIfTI file by 0 on reading (nifti_read_buffer; fixed
+in ITK 6, InsightSoftwareConsortium/ITK#6683): a NaN inside a mask would silently become a 0 in the
+statistics. ``read_file_pixels`` therefore puts the file's non-finite values back, so the checks downstream
+(measure, gate, segment) see and refuse them as they do for NRRD.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
+import struct
 import warnings as python_warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -66,9 +75,51 @@ def read_file_pixels(path: Path) -> sitk.Image:
         raise InputError(f"{path}: pixel data unreadable ({_first_line(error)})") from error
     wide = image.GetPixelID() in (sitk.sitkFloat64, sitk.sitkInt32, sitk.sitkUInt32, sitk.sitkInt64, sitk.sitkUInt64)
     image = sitk.Cast(image, sitk.sitkFloat64 if wide else sitk.sitkFloat32)
+    if image_file_format(path) == "nifti":
+        image = _with_nifti_non_finite(path, image)
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     return image
+
+
+#: NIfTI float datatypes (nifti1.h DT_FLOAT32, DT_FLOAT64) and their sizes.
+_NIFTI_FLOATS = {16: 4, 64: 8}
+#: sizeof_hdr -> offsets in the NIfTI-1 / NIfTI-2 header: dim (and its item format), datatype, vox_offset
+#: (and format), scl_slope (and format).
+_NIFTI_LAYOUTS = {348: (40, "h", 70, (108, "f"), (112, "f")), 540: (16, "q", 12, (168, "q"), (176, "d"))}
+
+
+def _with_nifti_non_finite(path: Path, image: sitk.Image) -> sitk.Image:
+    """``image`` with the NaN/infinity of the NIfTI file's float data restored where ITK wrote 0."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        head = stream.read(540)
+        order = "<" if struct.unpack("<i", head[:4])[0] in _NIFTI_LAYOUTS else ">"
+        layout = _NIFTI_LAYOUTS.get(struct.unpack(order + "i", head[:4])[0])
+        if layout is None:
+            return image
+        dim_at, dim_format, type_at, (offset_at, offset_format), (slope_at, slope_format) = layout
+        datatype = struct.unpack_from(order + "h", head, type_at)[0]
+        if datatype not in _NIFTI_FLOATS:
+            return image
+        item = struct.calcsize(dim_format)
+        rank = struct.unpack_from(order + dim_format, head, dim_at)[0]
+        count = int(np.prod([struct.unpack_from(order + dim_format, head, dim_at + item * k)[0]
+                             for k in range(1, rank + 1)]))
+        stream.seek(int(struct.unpack_from(order + offset_format, head, offset_at)[0]))
+        raw = np.frombuffer(stream.read(count * _NIFTI_FLOATS[datatype]), count=count,
+                            dtype=np.dtype("f4" if datatype == 16 else "f8").newbyteorder(order))
+        slope = struct.unpack_from(order + slope_format, head, slope_at)[0]
+    bad = ~np.isfinite(raw)
+    if not bad.any():
+        return image
+    array = sitk.GetArrayFromImage(image)
+    if array.size != raw.size:
+        raise InputError(f"{path}: NIfTI header describes {raw.size} voxels but {array.size} were read")
+    array.reshape(-1)[bad] = raw[bad] * (slope if slope and math.isfinite(slope) else 1.0)
+    restored = sitk.GetImageFromArray(array)
+    restored.CopyInformation(image)
+    return restored
 
 
 def read_mask_file(path: str | Path, image: Optional[sitk.Image] = None, roi: Optional[str] = None,

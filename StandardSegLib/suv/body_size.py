@@ -24,6 +24,11 @@ from StandardSegLib.errors import SUVError
 #: DICOM SUVType defined terms this module computes.
 NORMALISER_KINDS = ("BW", "LBM", "LBMJAMES128", "LBMJANMA", "IBW", "BSA")
 SEXES = ("M", "F", "O")
+#: The normalisers in words, for rule texts.
+NORMALISER_NAMES = {"BW": "body weight", "LBM": "lean body mass (Morgan, LBM)",
+                    "LBMJAMES128": "lean body mass (James, LBMJAMES128)",
+                    "LBMJANMA": "lean body mass (Janmahasatian, LBMJANMA)", "IBW": "ideal body weight",
+                    "BSA": "body surface area"}
 
 
 def lbm_morgan_kg(weight_kg: float, height_cm: float, sex: str) -> float:

@@ -9,11 +9,16 @@ and QIBA, see ``units``, ``decay`` and ``body_size``. Whatever cannot be compute
 
 Header conventions handled here:
 - RescaleIntercept (0028,1052) must be 0 in every slice (manual: exclude otherwise).
-- PatientWeight (0010,1030) above 1000 was entered in grams (manual, "Patient's weight").
+- Numeric attributes are read strictly (``tags.read_float``): a wrong VR, several values, NaN or infinity
+  is refused, never multiplied by.
+- PatientWeight (0010,1030) above 1000 was entered in grams (manual, "Patient's weight"); a weight outside
+  ``WEIGHT_RANGE_KG`` (10 g, a mouse in preclinical PET, to 1000 kg) after that is refused.
 - RadionuclideTotalDose (0018,1074) below ``MBQ_DOSE_LIMIT`` = 1e5 was entered in MBq: FDG doses cluster
   near 4e2 (MBq) and 4e8 (Bq) (manual, Fig. 2); 1e5 Bq (0.1 MBq) or 1e5 MBq (100 GBq) are both impossible
-  patient doses, so the cut-off cannot misclassify a real one.
+  patient doses, so the cut-off cannot misclassify a real one. A dose outside ``DOSE_RANGE_BQ`` (1 MBq to
+  20 GBq) after that is refused: no PET injection is that small or large, so the value or its VR is wrong.
 - PatientSize (0010,1020) is in metres; a value above ``MAX_HEIGHT_M`` is refused (often cm or a weight).
+- DecayCorrection NONE while CorrectedImage (0028,0051) lists DECY contradicts itself: refused.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pydicom
 import SimpleITK as sitk
 
 from StandardSegLib.errors import SUVError
+from StandardSegLib.imaging import require_zero_pet_intercept
 from StandardSegLib.suv import body_size, decay, tags
 from StandardSegLib.suv.units import SourceScale, source_scale
 
@@ -36,7 +42,9 @@ SUV_TYPES = ("SUVbw", "SUVlbm", "SUVbsa", "SUVibw")
 #: SUL by Tahari et al., J Nucl Med 2014;55:1481, and the one MITK's docs call IBSI-SUV-recommended).
 LBM_FORMULAS = ("LBMJANMA", "LBMJAMES128", "LBM")
 MBQ_DOSE_LIMIT = 1e5
+DOSE_RANGE_BQ = (1e6, 2e10)
 GRAM_WEIGHT_LIMIT = 1000.0
+WEIGHT_RANGE_KG = (0.01, 1000.0)
 MAX_HEIGHT_M = 3.0
 
 _TARGET_KIND = {"SUVbw": "BW", "SUVbsa": "BSA", "SUVibw": "IBW"}
@@ -126,15 +134,15 @@ def apply_suv(image: sitk.Image, conversion: SUVConversion) -> sitk.Image:
 
 def _check_intercepts(datasets: Sequence[pydicom.Dataset]) -> None:
     for index, ds in enumerate(datasets):
-        intercept = tags.read_float(ds, "RescaleIntercept")
-        if intercept not in (None, 0.0):
-            raise SUVError(f"RescaleIntercept (0028,1052) is {intercept:g} in slice {index}, expected 0 for PET "
-                           "(SUV manual: exclude such series)")
+        require_zero_pet_intercept(tags.read_float(ds, "RescaleIntercept"), f"slice {index}", SUVError)
 
 
 def _check_corrections(datasets: Sequence[pydicom.Dataset], warnings: list[str]) -> None:
     corrected = tags.read_codes(datasets[0], "CorrectedImage")
     decay_mode = tags.read_text(datasets[0], "DecayCorrection")
+    if decay_mode == "NONE" and "DECY" in corrected:
+        raise SUVError("DecayCorrection (0054,1102) is NONE but CorrectedImage (0028,0051) lists DECY: the header "
+                       "contradicts itself about decay correction")
     expected = ("ATTN",) if decay_mode == "NONE" else ("ATTN", "DECY")
     missing = [code for code in expected if code not in corrected]
     if missing:
@@ -152,6 +160,10 @@ def _read_patient(datasets: Sequence[pydicom.Dataset], warnings: list[str]) -> _
         weight /= 1000.0
     if weight is not None and weight < 0:
         raise SUVError(f"PatientWeight (0010,1030) is negative ({weight:g}); expected kg")
+    low, high = WEIGHT_RANGE_KG
+    if weight and not low <= weight <= high:
+        raise SUVError(f"PatientWeight (0010,1030) gives {weight:g} kg, outside {low:g}-{high:g} kg: not a body "
+                       "weight in kg (or in g above 1000)")
     height = series("PatientSize")
     if height is not None and not 0 <= height <= MAX_HEIGHT_M:
         raise SUVError(f"PatientSize (0010,1020) is {height:g}, expected a height in metres "
@@ -169,8 +181,12 @@ def _from_stored_suv(suv_type: str, target: str, units: str, scale: SourceScale,
         wanted = patient.normaliser(target, purpose)
         stored = patient.normaliser(scale.suv_kind, purpose)
         factors = tuple(value * wanted / stored for value in scale.factors)
-        normaliser = {"stored_suv_type": scale.suv_kind, _key(scale.suv_kind): stored, _key(target): wanted}
-        how = f"x {_key(target)} / {_key(scale.suv_kind)}"
+        stored_key = _key(scale.suv_kind)
+        if stored_key == _key(target):  # two lean body masses: keep both
+            stored_key = f"stored_{stored_key}"
+        normaliser = {"stored_suv_type": scale.suv_kind, stored_key: stored, _key(target): wanted}
+        names = body_size.NORMALISER_NAMES
+        how = f"= stored SUV x {names[target]} / {names[scale.suv_kind]}"
         if target not in ("BW", "BSA", "IBW"):
             normaliser["lbm_formula"] = target
     return SUVConversion(suv_type, _validated(factors), f"{scale.description}; {suv_type} {how}", units,
@@ -197,12 +213,17 @@ def _from_activity(datasets: Sequence[pydicom.Dataset], suv_type: str, target: s
     if dose_bq < MBQ_DOSE_LIMIT:
         warnings.append(f"RadionuclideTotalDose {dose_bq:g} interpreted as MBq (values below {MBQ_DOSE_LIMIT:g})")
         dose_bq *= 1e6
+    low, high = DOSE_RANGE_BQ
+    if not low <= dose_bq <= high:
+        raise SUVError(f"RadionuclideTotalDose (0018,1074) gives {dose_bq:g} Bq, outside {low:g}-{high:g} Bq "
+                       f"(1 MBq-20 GBq): not an injected PET dose in Bq (or MBq below {MBQ_DOSE_LIMIT:g})")
     decay_mode = tags.series_value(datasets, lambda ds: tags.read_text(ds, "DecayCorrection"),
                                    tags.tag_name("DecayCorrection"))
     base = tuple(factor * normaliser_value / dose_bq for factor in scale.factors)
     prefix = f"{scale.description}, DecayCorrection {decay_mode}"
     formula = f"{suv_type} = Bq/mL x {_key(target)} / dose"
     if decay_mode == "ADMIN":
+        _check_injection_before_scan(datasets, items[0], warnings)
         rule = f"{prefix} (images decay-corrected to administration: no dose decay); {formula}"
         return SUVConversion(suv_type, _validated(base), rule, units, None, None, 1.0, normaliser, tuple(warnings))
     for keyword in ("RadionuclideHalfLife", "RadiopharmaceuticalStartDateTime", "RadiopharmaceuticalStartTime"):
@@ -231,6 +252,19 @@ def _from_activity(datasets: Sequence[pydicom.Dataset], suv_type: str, target: s
                              tuple(warnings))
     raise SUVError(f"DecayCorrection (0054,1102) is {decay_mode or 'missing'}, expected START, ADMIN or NONE: "
                    "the time the activity refers to is unknown")
+
+
+def _check_injection_before_scan(datasets: Sequence[pydicom.Dataset], item: Optional[pydicom.Dataset],
+                                 warnings: list[str]) -> None:
+    """DecayCorrection ADMIN needs no times, but an injection after the scan means the header is wrong."""
+    acquired = [value for value in decay.acquisition_datetimes(datasets, warnings) if value is not None]
+    if not acquired or item is None or not (item.get("RadiopharmaceuticalStartDateTime")
+                                            or item.get("RadiopharmaceuticalStartTime")):
+        return
+    injected, how = decay.injection_time(item, min(acquired), warnings)
+    if injected > min(acquired):
+        raise SUVError(f"injection ({how}, {injected.isoformat()}) is after the scan ({min(acquired).isoformat()}): "
+                       "the times in the header contradict each other")
 
 
 def _uncorrected_frames(datasets: Sequence[pydicom.Dataset], item: pydicom.Dataset, base: tuple[float, ...],

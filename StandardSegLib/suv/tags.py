@@ -9,12 +9,14 @@ one dose and one set of units (a disagreement means the headers were edited inco
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Callable, Optional, Sequence
 
 import pydicom
 from pydicom.valuerep import DA, DT, TM
 
 from StandardSegLib.errors import SUVError
+from StandardSegLib.imaging import stored_number
 
 #: DICOM tag numbers for messages, by keyword (only those SUV uses).
 TAG_NUMBERS = {
@@ -46,14 +48,9 @@ def _raw(ds: pydicom.Dataset, keyword: str) -> Any:
 
 
 def read_float(ds: pydicom.Dataset, keyword: str) -> Optional[float]:
-    """A numeric attribute (DS/IS) as float; ``None`` when absent or empty."""
-    value = _raw(ds, keyword)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise SUVError(f"{tag_name(keyword)} is not a number: found {value!r}") from None
+    """A numeric attribute (DS/IS) as float; ``None`` when absent or empty. Wrong VR, several values, text,
+    NaN or infinity raise ``SUVError`` (``dicom_numbers.stored_number``)."""
+    return stored_number(ds, keyword, "PET header", SUVError)
 
 
 def read_text(ds: pydicom.Dataset, keyword: str) -> Optional[str]:
@@ -136,7 +133,7 @@ def series_value(datasets: Sequence[pydicom.Dataset], reader: Callable[[pydicom.
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+        return math.isclose(a, b, rel_tol=1e-6)  # an infinity equals only itself
     return a == b
 
 
@@ -166,9 +163,12 @@ def private_float(ds: pydicom.Dataset, group: int, creator: str, offset: int,
     if value in (None, "", b""):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise SUVError(f"private tag {tag_label} ({creator}) is not a number: found {value!r}") from None
+    if not math.isfinite(number):
+        raise SUVError(f"private tag {tag_label} ({creator}) is {number}; expected a finite number")
+    return number
 
 
 def private_text(ds: pydicom.Dataset, group: int, creator: str, offset: int,
