@@ -3,8 +3,9 @@
 What the schema cannot express: a preset's default lies inside its own ranges and ranges are ordered;
 cross-references resolve (default preset, default method, reference fallback, phantom background ROI,
 voting members); items that only make sense for one modality (PET uptake time, TBR, pet-* methods, MR
-field strength) appear only there, and a reference image's methods fit the reference's modality; preset and QC units are the modality's (CT HU, PET SUVbw, MR
-percentile); DICOM keywords exist in the DICOM dictionary; each image check appears once.
+field strength) appear only there, and a reference image's methods fit the reference's modality; preset and
+QC units are the modality's (CT HU, PET SUVbw, MR percentile); DICOM keywords exist in the DICOM dictionary;
+each image check appears once.
 Each rule yields one-line messages ``<key.path>: expected <what>, found <what>``.
 """
 
@@ -241,6 +242,7 @@ def semantic_problems(document: Mapping[str, Any]) -> list[str]:
     for organ, entry in document["window_presets"].items():
         problems.extend(_preset_problems(organ, entry, modality))
     for rule_set in (_display_problems, _image_spec_problems, _metric_problems, _segmentation_problems,
-                     _reference_image_problems, _reference_problems, _dicom_list_problems, _input_problems, _phantom_problems):
+                     _reference_image_problems, _reference_problems, _dicom_list_problems, _input_problems,
+                     _phantom_problems):
         problems.extend(rule_set(document))
     return problems
