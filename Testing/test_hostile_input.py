@@ -2,7 +2,7 @@
 
 Pixel value scale (rescale missing/zero/negative/multi-valued/wrong VR, BitsStored), geometry (negative or
 NaN spacing and position), Rows/Columns against the pixel data, unusable header numbers recorded as None,
-and NaN/infinity inside a mask or a gate ROI, for DICOM and NIfTI input.
+and NaN/infinity inside a mask, a gate ROI or a segmentation VOI, for DICOM and NIfTI input.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import pytest
 import SimpleITK as sitk
 
 import dicom_factory
+from protocol_variants import protocol_with
 from StandardSegLib.cli import main
 from StandardSegLib.errors import DicomError, InputError
-from StandardSegLib.gate import RoiInput, evaluate_gate
+from StandardSegLib.gate import GateVerdict, RoiInput, evaluate_gate
 from StandardSegLib.imaging import load_image, read_image_record
 from StandardSegLib.measure import region_statistics
 from StandardSegLib.protocols import load_library
@@ -213,3 +214,18 @@ def test_nan_in_nifti_is_read_as_nan_not_zero(tmp_path):
     loaded = sitk.GetArrayFromImage(load_image(tmp_path / "image.nii.gz").image)
     np.testing.assert_array_equal(loaded, array)
 
+
+def test_segment_on_an_image_with_infinity_is_refused():
+    from StandardSegLib.segmentation import segment
+
+    array = np.full((30, 30, 30), 1.0, dtype=np.float32)
+    array[12:18, 12:18, 12:18] = 5.0
+    array[15, 15, 18] = np.inf
+    image = sitk.GetImageFromArray(array)
+    protocol = protocol_with("fdg-pet-ct-oncology", {"pet-percent-max": {"percent": 41}})
+    verdict = GateVerdict(protocol.id, protocol.version, protocol.content_sha256, ())
+    # was: threshold 41 % of an infinite max, nothing kept (or, for inf inside the lesion, everything)
+    with pytest.raises(InputError, match=r"image in the pet-percent-max VOI: 1 non-finite value\(s\) \(NaN or "
+                                         r"infinity\), the first at voxel \(18, 15, 15\)"):
+        segment(image, protocol=protocol, verdict=verdict, method="pet-percent-max", units="SUVbw",
+                seeds_lps=[(15.0, 15.0, 15.0)])

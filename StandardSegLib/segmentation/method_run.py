@@ -1,5 +1,7 @@
 """One run of a method in one VOI: crop, statistics region, the method, post-processing.
 
+A crop holding NaN or infinity is refused (count and first voxel named) before any method sees it.
+
 PET methods (``Method.uptake``; those whose threshold uses max or peak: ``region_statistics``) get more:
 
 - the crop is widened by the SUVpeak sphere radius (the method still only keeps voxels of the VOI), so a
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from StandardSegLib.imaging import require_finite
 from StandardSegLib.measure import PEAK_SPHERE_RADIUS_MM
 from StandardSegLib.segmentation.hot_region import HotRegion, hot_region
 from StandardSegLib.segmentation.method_types import Method, MethodInput, MethodOutput, binary
@@ -58,6 +61,9 @@ def run_method(image: sitk.Image, voi: "VOI", method: Method, parameters: Any, o
         reach = np.ceil(PEAK_SPHERE_RADIUS_MM / np.asarray(image.GetSpacing(), float)).astype(int)
         crop_voi = voi.padded(reach, image)
     crop = crop_voi.crop(image)
+    # a NaN or infinity would make a threshold from max/peak/mean meaningless (an inf max: nothing or all kept)
+    require_finite(sitk.GetArrayViewFromImage(crop), f"image in the {method.id} VOI",
+                   offset_zyx=tuple(crop_voi.start[::-1]), image=image)
     allowed = _allowed(crop, voi, crop_voi, bound)
     local_seeds = tuple(crop_voi.local(i) for i in seeds)
     hot = hot_region(crop, local_seeds, allowed) if method.uptake and local_seeds else None
