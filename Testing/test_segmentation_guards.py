@@ -179,14 +179,14 @@ def test_a_lesion_sphere_past_the_image_edge_is_clipped_with_a_warning(lesion_an
 
 def test_a_leak_stops_at_the_size_cap_and_is_flagged():
     """Uniform tissue: region growing fills whatever it is given. The lung-nodule protocol's cap (14.1 mL,
-    a 30 mm sphere) stops the VOI growth within its radius plus the 10 mm VOI margin of the seed."""
+    a 30 mm sphere) stops the VOI growth within its diameter plus the 10 mm VOI margin of the seed."""
     protocol = protocol_like("ct-lung-nodule", {"region-grow": {"lower": 50, "upper": 150}})
     image = image_from(np.full((80, 80, 80), 100.0), spacing=(1.0, 1.0, 1.0))
     result = segment(image, protocol=protocol, verdict=verdict_for(protocol), method="region-grow", units="HU",
                      seeds_lps=[(40.0, 40.0, 40.0)])
     codes = [flag.code for flag in result.provenance.flags]
     assert "growth_capped" in codes and "volume_above_max" in codes
-    assert all(size <= 2 * (15 + 10) + 1 for size in result.provenance.voi["size"])
+    assert all(size <= 2 * (30 + 10) + 1 for size in result.provenance.voi["size"])
     assert not any(flag.blocking for flag in result.provenance.flags)
 
 

@@ -42,8 +42,8 @@ def plausibility_flags(image: sitk.Image, voi: "VOI", crop_mask: sitk.Image, *, 
         found.append((VOLUME_ABOVE_MAX, f"volume {volume_ml:.1f} mL is above the protocol's maximum lesion volume "
                                         f"{max_volume_ml:g} mL"))
     if capped:
-        found.append((GROWTH_CAPPED, f"the segment kept growing and was stopped at the size cap ({where}); "
-                                     "probably a leak into the surrounding tissue"))
+        found.append((GROWTH_CAPPED, f"the segment kept growing and was stopped at the size cap ({where}): a "
+                                     "leak into the surrounding tissue, or a lesion larger than the protocol allows"))
     touched = _touched_faces(array)
     image_faces = _image_faces(voi, image)
     voi_faces = [face for face in touched if face not in image_faces]

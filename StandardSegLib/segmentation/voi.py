@@ -4,9 +4,11 @@ Methods never run over the whole image when a VOI suffices (a 30 mm lesion in a 
 about 0.01 % of the voxels). The seed VOI *adapts*: when the result comes closer than the margin to a VOI
 face that is not the image border, the VOI grows on that side (at least doubling) and the method runs
 again, so a lesion larger than the first guess is never cut by the box. It never grows past the *cap*:
-the seeds' bounding box widened by the radius of a sphere of the protocol's maximum lesion volume plus the
-VOI margin (the largest plausible lesion, centred on the seed, fits), so a leak stops there in one or two
-rounds; a large lesion seeded far off its centre may reach the cap and is flagged, never cut silently.
+the seeds' bounding box widened by the diameter of a sphere of the protocol's maximum lesion volume plus the
+VOI margin (a lesion of that size holding the seed fits, even seeded at its edge; a radius was too tight for
+the elongated 366 mL sarcoma STS_001 seeded at its hottest voxel), so a leak stops there; a leak is also
+stopped as soon as the segment exceeds the maximum volume. A lesion reaching the cap is flagged, never cut
+silently.
 
 A lesion ROI (sphere, box or mask; :func:`lesion_bound`) replaces the adaptive VOI: the method sees only
 the voxels inside it. A sphere or box reaching past the image edge is clipped to the image with a
@@ -199,9 +201,9 @@ def lesion_bound(image: sitk.Image, roi: LesionROI, name: str = "lesion ROI mask
 
 
 def cap_voi(image: sitk.Image, indices: Sequence[Index], max_volume_ml: Optional[float], margin_mm: float) -> VOI:
-    """The largest adaptive VOI: the seeds' bounding box widened on every side by the radius of a sphere of
+    """The largest adaptive VOI: the seeds' bounding box widened on every side by the diameter of a sphere of
     ``max_volume_ml`` plus ``margin_mm`` (the whole image when the protocol sets no maximum)."""
     if max_volume_ml is None:
         return VOI((0, 0, 0), tuple(image.GetSize()))
-    radius_mm = (3.0 * max_volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-    return voi_around(image, indices, radius_mm + margin_mm)
+    diameter_mm = (6.0 * max_volume_ml * 1000.0 / np.pi) ** (1.0 / 3.0)
+    return voi_around(image, indices, diameter_mm + margin_mm)
