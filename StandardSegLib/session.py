@@ -51,19 +51,21 @@ def _validator() -> Draft202012Validator:
 @dataclass(frozen=True)
 class RoiSpec:
     """A gate or lesion ROI: a sphere (centre LPS mm, diameter mm), a box (two opposite corners, LPS mm;
-    lesion ROIs only) or a mask file (``label`` in it)."""
+    lesion ROIs only) or a mask file (``label`` in it; ``mask_roi`` names the ROI of an RTSTRUCT)."""
 
     sphere: Optional[tuple[float, float, float, float]] = None
     mask: Optional[str] = None
     label: int = 1
     box: Optional[tuple[float, ...]] = None
+    mask_roi: Optional[str] = None
 
     def to_dict(self, paths: "PathStyle") -> dict[str, Any]:
         if self.sphere is not None:
             return {"sphere": list(self.sphere)}
         if self.box is not None:
             return {"box": list(self.box)}
-        return {"mask": paths(self.mask), **({"label": self.label} if self.label != 1 else {})}
+        return {"mask": _mask_document(self.mask, self.mask_roi, paths),
+                **({"label": self.label} if self.label != 1 else {})}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class LesionJob:
 
     ``mask`` (with ``label``) is the final segment drawn or corrected by hand (e.g. in Slicer's Segment
     Editor): with seeds, the method runs first and the mask's differences are recorded as manual edits;
-    without seeds the lesion is manual from the start. ``seeds_mask`` is a painted seed label file for
+    without seeds the lesion is manual from the start; ``mask_roi`` names the ROI when the mask file is an
+    RTSTRUCT (JOB.yaml ``mask: {path, roi}``, e.g. an expert contour). ``seeds_mask`` is a painted seed label file for
     grow-from-seeds (1 foreground, 2 background), with or instead of the seed points. ``voi`` is the
     lesion ROI that bounds the method (sphere, box or mask; without it the VOI adapts around the seeds).
     """
@@ -86,6 +89,7 @@ class LesionJob:
     label: int = 1
     seeds_mask: Optional[str] = None
     voi: Optional[RoiSpec] = None
+    mask_roi: Optional[str] = None
 
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> "LesionJob":
@@ -93,7 +97,8 @@ class LesionJob:
         return cls(name=item["name"], method=item.get("method"),
                    seeds=tuple(tuple(map(float, seed)) for seed in item.get("seeds", ())),
                    background_seeds=tuple(tuple(map(float, seed)) for seed in item.get("background_seeds", ())),
-                   parameters=dict(item.get("parameters", {})), mask=item.get("mask"), label=int(item.get("label", 1)),
+                   parameters=dict(item.get("parameters", {})), mask=_mask_path(item.get("mask")),
+                   mask_roi=_mask_roi(item.get("mask")), label=int(item.get("label", 1)),
                    seeds_mask=item.get("seeds_mask"), voi=_roi_spec(item.get("voi")))
 
     def to_dict(self, paths: Optional["PathStyle"] = None) -> dict[str, Any]:
@@ -109,7 +114,7 @@ class LesionJob:
         if self.parameters:
             document["parameters"] = dict(self.parameters)
         if self.mask:
-            document["mask"] = (paths or str)(self.mask)
+            document["mask"] = _mask_document(self.mask, self.mask_roi, paths or str)
             if self.label != 1:
                 document["label"] = self.label
         if self.voi:
@@ -235,8 +240,30 @@ def _roi_spec(document: Optional[Mapping[str, Any]]) -> Optional[RoiSpec]:
     if document is None:
         return None
     sphere, box = document.get("sphere"), document.get("box")
-    return RoiSpec(sphere=tuple(map(float, sphere)) if sphere is not None else None, mask=document.get("mask"),
+    return RoiSpec(sphere=tuple(map(float, sphere)) if sphere is not None else None,
+                   mask=_mask_path(document.get("mask")), mask_roi=_mask_roi(document.get("mask")),
                    label=int(document.get("label", 1)), box=tuple(map(float, box)) if box is not None else None)
+
+
+def _mask_path(value: Any) -> Optional[str]:
+    """The path of a session mask: written as a path, or as ``{path, roi}`` for an RTSTRUCT."""
+    return value["path"] if isinstance(value, Mapping) else value
+
+
+def _mask_roi(value: Any) -> Optional[str]:
+    return value.get("roi") if isinstance(value, Mapping) else None
+
+
+def _mask_document(path: str, roi: Optional[str], paths: PathStyle) -> Any:
+    return {"path": paths(path), "roi": roi} if roi else paths(path)
+
+
+def read_session_mask(session: Session, path: str, roi: Optional[str], loaded: Any) -> sitk.Image:
+    """A mask file of the session (voxel mask, or one ROI of an RTSTRUCT rasterised onto ``loaded``'s image
+    by geometry, its frame of reference checked against ``loaded``'s headers)."""
+    from StandardSegLib.imaging import read_mask_file
+
+    return read_mask_file(session.resolve(path), loaded.image, roi, loaded.datasets)
 
 
 _TYPE_NAMES = {"array": "a list", "object": "a mapping", "boolean": "true or false", "string": "a text",
@@ -354,8 +381,8 @@ def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None
     day = dt.datetime.fromisoformat(session.created_at).date() if session.created_at else None
     training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
     loaded = loaded or load_image(session.resolve(session.image), series_uid=session.series_uid, progress=progress)
-    evaluation = evaluate_gate(protocol, loaded, lesion=_roi_input(session, loaded.image, session.lesion_roi, "lesion"),
-                               background=_roi_input(session, loaded.image, session.background_roi, "background"),
+    evaluation = evaluate_gate(protocol, loaded, lesion=_roi_input(session, loaded, session.lesion_roi, "lesion"),
+                               background=_roi_input(session, loaded, session.background_roi, "background"),
                                reference_name=session.reference_tissue, training=training)
     if session.override:
         evaluation = dataclasses.replace(evaluation,
@@ -370,17 +397,17 @@ def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None
                         values_image=values_image, units=units, roi_files=roi_files)
 
 
-def _roi_input(session: Session, image: sitk.Image, spec: Optional[RoiSpec], role: str) -> Any:
+def _roi_input(session: Session, loaded: Any, spec: Optional[RoiSpec], role: str) -> Any:
     from StandardSegLib.gate import RoiInput
-    from StandardSegLib.imaging import read_mask_file
     from StandardSegLib.roi import SphereROI, shape_mask
 
     if spec is None:
         return None
     if spec.sphere is not None:
         sphere = SphereROI(tuple(spec.sphere[:3]), spec.sphere[3])
-        return RoiInput(shape_mask(image, sphere), f"{role} {sphere.describe()}", shape=sphere)
-    return RoiInput(read_mask_file(session.resolve(spec.mask)), f"{role} mask {Path(spec.mask).name}", spec.label)
+        return RoiInput(shape_mask(loaded.image, sphere), f"{role} {sphere.describe()}", shape=sphere)
+    return RoiInput(read_session_mask(session, spec.mask, spec.mask_roi, loaded),
+                    f"{role} mask {Path(spec.mask).name}", spec.label)
 
 
 def segment_lesions(session: Session, checked: CheckedImage,
@@ -408,7 +435,6 @@ def segment_lesions(session: Session, checked: CheckedImage,
 
 def lesion_segment(session: Session, checked: CheckedImage, lesion: LesionJob) -> Any:
     """The ``Segment`` of one lesion: its method from its seeds, then edits up to its ``mask`` if it has one."""
-    from StandardSegLib.imaging import read_mask_file
     from StandardSegLib.segmentation import edit_to_match, segment
     from StandardSegLib.segmentation.grow_from_seeds import read_seeds_mask
     from StandardSegLib.segmentation.registry import MANUAL_METHOD
@@ -420,18 +446,18 @@ def lesion_segment(session: Session, checked: CheckedImage, lesion: LesionJob) -
         seeds_mask, _ = read_seeds_mask(session.resolve(lesion.seeds_mask), checked.values_image)
     result = segment(checked.values_image, protocol=checked.protocol, verdict=checked.gate.verdict, method=method,
                      units=checked.units, seeds_lps=lesion.seeds, background_seeds_lps=lesion.background_seeds,
-                     seeds_mask=seeds_mask, roi=_lesion_roi(session, lesion.voi),
+                     seeds_mask=seeds_mask, roi=_lesion_roi(session, lesion.voi, checked.loaded),
                      parameters=lesion.parameters, background=checked.gate.reference, operator=checked.operator.name,
                      roi_modality=checked.loaded.record.modality or "unknown")
     if lesion.mask:
         mask_name = Path(lesion.mask).name
-        result = edit_to_match(result, read_mask_file(session.resolve(lesion.mask)), mask_name, lesion.label)
+        mask = read_session_mask(session, lesion.mask, lesion.mask_roi, checked.loaded)
+        result = edit_to_match(result, mask, mask_name, lesion.label)
     return result
 
 
-def _lesion_roi(session: Session, spec: Optional[RoiSpec]) -> Any:
+def _lesion_roi(session: Session, spec: Optional[RoiSpec], loaded: Any) -> Any:
     """A lesion's ``voi`` as the engine's lesion ROI: SphereROI, BoxROI or a 0/1 mask image."""
-    from StandardSegLib.imaging import read_mask_file
     from StandardSegLib.roi import BoxROI, SphereROI
 
     if spec is None:
@@ -440,7 +466,7 @@ def _lesion_roi(session: Session, spec: Optional[RoiSpec]) -> Any:
         return SphereROI(tuple(spec.sphere[:3]), spec.sphere[3])
     if spec.box is not None:
         return BoxROI(tuple(spec.box[:3]), tuple(spec.box[3:]))
-    return read_mask_file(session.resolve(spec.mask)) == spec.label
+    return read_session_mask(session, spec.mask, spec.mask_roi, loaded) == spec.label
 
 
 def radiomics_extractor(protocol: Any) -> tuple[Any, Any]:

@@ -14,57 +14,15 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
+from rtstruct_factory import FRAME, sphere_contours, write_structure_set
 
 from StandardSegLib.errors import DicomError, InputError
 from StandardSegLib.imaging import load_image, read_mask_file
-from StandardSegLib.rtstruct import RTSTRUCT_SOP_CLASS_UID, read_rtstruct, read_rtstruct_mask, rtstruct_roi_names
+from StandardSegLib.rtstruct import read_rtstruct, read_rtstruct_mask, rtstruct_roi_names
 
 DATA = Path(__file__).parent / "Data"
 STS = DATA / "real" / "sts"
-FRAME = generate_uid()
-
-
-def write_structure_set(path: Path, rois: dict[str, list[np.ndarray]], frame: str = FRAME,
-                        referenced: tuple[str, ...] = ()) -> Path:
-    """A minimal RTSTRUCT: each ROI a list of (N x 3) LPS contours (CLOSED_PLANAR)."""
-    dataset = pydicom.Dataset()
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = RTSTRUCT_SOP_CLASS_UID
-    dataset.SOPClassUID = RTSTRUCT_SOP_CLASS_UID
-    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset.Modality = "RTSTRUCT"
-    referenced_series = pydicom.Dataset()
-    referenced_series.SeriesInstanceUID = generate_uid()
-    study = pydicom.Dataset()
-    study.RTReferencedSeriesSequence = [referenced_series]
-    frame_item = pydicom.Dataset()
-    frame_item.FrameOfReferenceUID = frame
-    frame_item.RTReferencedStudySequence = [study]
-    dataset.ReferencedFrameOfReferenceSequence = [frame_item]
-    dataset.StructureSetROISequence, dataset.ROIContourSequence = [], []
-    for number, (name, contours) in enumerate(rois.items(), start=1):
-        roi = pydicom.Dataset()
-        roi.ROINumber, roi.ROIName, roi.ReferencedFrameOfReferenceUID = number, name, frame
-        dataset.StructureSetROISequence.append(roi)
-        item = pydicom.Dataset()
-        item.ReferencedROINumber = number
-        item.ContourSequence = []
-        for points in contours:
-            contour = pydicom.Dataset()
-            contour.ContourGeometricType = "CLOSED_PLANAR"
-            contour.NumberOfContourPoints = len(points)
-            contour.ContourData = [f"{value:.6f}" for value in np.ravel(points)]
-            if referenced:
-                image = pydicom.Dataset()
-                image.ReferencedSOPInstanceUID = referenced[0]
-                contour.ContourImageSequence = [image]
-            item.ContourSequence.append(contour)
-        dataset.ROIContourSequence.append(item)
-    dataset.save_as(path, enforce_file_format=True)
-    return path
 
 
 def grid(size=(64, 64, 40), spacing=(1.0, 1.0, 2.0), origin=(-31.7, -30.2, -39.0), direction=None) -> sitk.Image:
@@ -74,23 +32,6 @@ def grid(size=(64, 64, 40), spacing=(1.0, 1.0, 2.0), origin=(-31.7, -30.2, -39.0
     if direction is not None:
         image.SetDirection(direction)
     return image
-
-
-def sphere_contours(image: sitk.Image, centre: np.ndarray, radius: float, vertices: int = 256) -> list[np.ndarray]:
-    """Circles of the sphere in the image's slice planes (axes from the image's direction)."""
-    direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    u, v, normal = direction[:, 0], direction[:, 1], direction[:, 2]
-    angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
-    contours = []
-    for k in range(image.GetSize()[2]):
-        plane = np.asarray(image.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k))))
-        offset = float(np.dot(plane - centre, normal))
-        if abs(offset) >= radius:
-            continue
-        r = np.sqrt(radius ** 2 - offset ** 2)
-        middle = centre + offset * normal
-        contours.append(middle + r * (np.outer(np.cos(angles), u) + np.outer(np.sin(angles), v)))
-    return contours
 
 
 def volume_ml(mask: sitk.Image) -> float:
@@ -255,3 +196,44 @@ def test_suv_dro_contours_agree_with_rt_utils_reading_of_the_same_file():
     assert 0 < ring.sum() < 0.015 * theirs.sum()
     eroded = sitk.GetArrayFromImage(sitk.BinaryErode(sitk.GetImageFromArray(theirs.astype(np.uint8)), (1, 1, 0))) > 0
     assert not np.any(ring & eroded)  # the extra voxels are all on rt-utils' outline
+
+
+def test_job_lesion_and_gate_roi_from_an_rtstruct(tmp_path, capsys, synthetic_study_files, registry):
+    """JOB.yaml ``mask: {path, roi}``: an expert contour of the largest synthetic sphere as the lesion (manual)
+    and as the gate's lesion ROI; its volume is the analytic sphere's (2 %), and the bundle's session.json
+    regenerates it."""
+    import json
+
+    import yaml
+
+    from StandardSegLib.cli import main
+    from StandardSegLib.phantom import default_layout
+
+    pet_dir = synthetic_study_files.pet_dicom[0].parent
+    loaded = load_image(pet_dir)
+    layout = default_layout()
+    sphere, liver = max(layout.spheres, key=lambda item: item.diameter_mm), layout.liver_reference
+    (tmp_path / "rs").mkdir()
+    rs = write_structure_set(tmp_path / "rs" / "RS.dcm",
+                             {"Body": sphere_contours(loaded.image, np.asarray(liver.centre_lps_mm), 40.0),
+                              "GTV": sphere_contours(loaded.image, np.asarray(sphere.centre_lps_mm),
+                                                     sphere.diameter_mm / 2)},
+                             frame=str(loaded.datasets[0].FrameOfReferenceUID))
+    contour = {"path": str(rs), "roi": "GTV"}
+    job = {"schema": "standardseg.session/1", "image": {"path": str(pet_dir)}, "protocol": {"id": "fdg-pet-ct-oncology"},
+           "operator": {"name": "Dr Demo", "registry": str(registry)},
+           "rois": {"lesion": {"mask": contour}, "background": {"sphere": [*liver.centre_lps_mm, liver.diameter_mm]}},
+           "lesions": [{"name": "expert", "mask": contour}], "radiomics": False}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
+    assert main(["run", str(tmp_path / "job.yaml"), "-o", str(tmp_path / "bundle")]) == 0, capsys.readouterr().err
+    document = json.loads((tmp_path / "bundle" / "report.json").read_text(encoding="utf-8"))
+    measured = document["segments"][0]["measurements"]
+    expected = int(sitk.GetArrayViewFromImage(read_rtstruct_mask(rs, loaded.image, "GTV")).sum())
+    assert measured["voxel_count"] == expected
+    assert measured["volume_voxels_mm3"] == pytest.approx(np.pi / 6 * sphere.diameter_mm ** 3, rel=0.02)
+    session = json.loads((tmp_path / "bundle" / "session.json").read_text(encoding="utf-8"))
+    assert session["lesions"][0]["mask"] == {"path": "../rs/RS.dcm", "roi": "GTV"}
+    assert session["rois"]["lesion"]["mask"] == {"path": "../rs/RS.dcm", "roi": "GTV"}
+    assert main(["report", "--session", str(tmp_path / "bundle" / "session.json"), "-o", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "report.json").read_text(encoding="utf-8"))
+    assert again["segments"][0]["measurements"]["voxel_count"] == expected

@@ -352,9 +352,11 @@ class GuidedSession:
 
     # --- 6. validate ------------------------------------------------------------------------------------
 
-    def validate(self, reference: Any, reference_label: Optional[int] = None) -> list[dict[str, Any]]:
+    def validate(self, reference: Any, reference_label: Optional[int] = None,
+                 reference_roi: Optional[str] = None) -> list[dict[str, Any]]:
         """Agreement of each segment with a reference: a segmentation node (segments matched by name) or a
-        mask file (compared with every segment; ``reference_label`` picks one label)."""
+        mask file (compared with every segment; ``reference_label`` picks one label), e.g. an expert RTSTRUCT
+        (``reference_roi`` names its ROI; contours placed on the session's image by geometry)."""
         from StandardSegLib.imaging import read_mask_file
         from StandardSegLib.mrml.segments import mask_from_segment
         from StandardSegLib.validation import compare_masks
@@ -365,7 +367,8 @@ class GuidedSession:
         results = []
         for _segment_id, name, made in segments:
             if isinstance(reference, (str, Path)):
-                reference_mask, reference_name = read_mask_file(Path(reference)), Path(reference).name
+                reference_mask = read_mask_file(Path(reference), self.loaded.image, reference_roi, self.loaded.datasets)
+                reference_name = Path(reference).name + (f"/{reference_roi}" if reference_roi else "")
             else:
                 reference_id = reference.GetSegmentation().GetSegmentIdBySegmentName(name)
                 if not reference_id:
