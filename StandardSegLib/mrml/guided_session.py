@@ -291,23 +291,26 @@ class GuidedSession:
             self.segmentation_node = self.context.add_segmentation(self.values_node, "StandardSeg lesions")
         return self.segmentation_node
 
-    def segment_lesion(self, name: str, seeds_lps: Sequence[Sequence[float]], method: Optional[str] = None,
+    def segment_lesion(self, name: str, seeds_lps: Sequence[Sequence[float]] = (), method: Optional[str] = None,
                        parameters: Optional[dict[str, Any]] = None,
                        background_seeds_lps: Sequence[Sequence[float]] = (),
+                       seeds_mask: Optional[str | Path] = None,
                        progress: Optional[ProgressCallback] = None) -> str:
-        """Segment one lesion with a library method from its seeds (LPS mm); returns the segment id."""
+        """Segment one lesion with a library method from its seeds (LPS mm) and/or a grow-from-seeds seeds
+        file (e.g. from :meth:`seeds_from_segments`); returns the segment id."""
         from StandardSegLib.mrml.segments import add_segment_with_provenance
         from StandardSegLib.session import LesionJob, lesion_segment
 
         self._require("check", self.checked is not None, "check the image first")
-        if not seeds_lps:
-            raise InputError(f"lesion '{name}': expected at least one seed point")
+        if not seeds_lps and seeds_mask is None:
+            raise InputError(f"lesion '{name}': expected at least one seed point or a seeds mask")
         node = self.ensure_segmentation_node()
         if node.GetSegmentation().GetSegmentIdBySegmentName(name):
             raise InputError(f"lesion '{name}': the segmentation already has a segment with that name")
         lesion = LesionJob(name=_segment_name(name), seeds=tuple(tuple(map(float, seed)) for seed in seeds_lps),
                            method=method, background_seeds=tuple(tuple(map(float, s)) for s in background_seeds_lps),
-                           parameters=dict(parameters or {}))
+                           parameters=dict(parameters or {}),
+                           seeds_mask=str(Path(seeds_mask).absolute()) if seeds_mask is not None else None)
         report(progress, 0.1, f"segmenting {name}")
         result = lesion_segment(self.job, self.checked, lesion)
         color = SEGMENT_COLORS[node.GetSegmentation().GetNumberOfSegments() % len(SEGMENT_COLORS)]
@@ -315,6 +318,25 @@ class GuidedSession:
         self._library_segments[segment_id] = (lesion, result)
         report(progress, 1.0, f"{name}: {result.provenance.voxel_count} voxels")
         return segment_id
+
+    def seeds_from_segments(self, foreground_id: str, background_id: str, path: str | Path,
+                            overwrite: bool = False) -> Path:
+        """Write two segments painted in the Segment Editor (lesion, background) as a grow-from-seeds seeds
+        file (1 lesion, 2 background) and remove them from the segmentation, as Slicer's Grow from seeds
+        replaces its seed segments by the result; pass the file to ``segment_lesion(seeds_mask=...)``. The
+        file is an input of the session (hashed in its record), so a rerun grows the same segment."""
+        from StandardSegLib.mrml.segments import seed_labels_from_segments
+        from StandardSegLib.segmentation.mask_files import atomic_write, mask_suffix
+
+        node = self.ensure_segmentation_node()
+        path = Path(path).absolute()
+        if path.exists() and not overwrite:
+            raise InputError(f"{path} exists; pass overwrite=True to replace it")
+        labels = seed_labels_from_segments(node, foreground_id, background_id, self.values_node)
+        atomic_write(path, mask_suffix(path), lambda temporary: sitk.WriteImage(labels, str(temporary), True))
+        for segment_id in (foreground_id, background_id):
+            node.GetSegmentation().RemoveSegment(segment_id)
+        return path
 
     @staticmethod
     def seeds_from_markup(markups_node: Any) -> tuple[tuple[float, float, float], ...]:
@@ -417,7 +439,9 @@ class GuidedSession:
         if not reports:
             raise InputError("report: no segment could be measured: " + "; ".join(
                 f"{failure['name']} ({failure['stage']}): {failure['reason']}" for failure in failures))
-        recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked)
+        seeds_files = [lesion.seeds_mask for lesion in lesions if lesion.seeds_mask]  # inputs, unlike the masks
+        recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked,
+                                    extra_inputs=seeds_files)
         recorded = dataclasses.replace(recorded, lesions=tuple(lesions))
         context = {"validation": self.validation} if self.validation else {}
         display = {"preset": self.preset_organ, "deviations": self.deviations}

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -55,13 +55,14 @@ def write_segment(segment: Segment, path: str | os.PathLike, *, overwrite: bool 
     mask = sitk.Cast(segment.mask, sitk.sitkUInt8)
     if suffix == ".seg.nrrd":
         mask = _with_segmentation_keys(mask, segment, segment_name)
-    _atomic(path, suffix, lambda temporary: sitk.WriteImage(mask, str(temporary), True))
+    atomic_write(path, suffix, lambda temporary: sitk.WriteImage(mask, str(temporary), True))
     text = json.dumps(segment.provenance.to_dict(), indent=2, allow_nan=False)
-    _atomic(sidecar, ".json", lambda temporary: temporary.write_text(text + "\n", encoding="utf-8"))
+    atomic_write(sidecar, ".json", lambda temporary: temporary.write_text(text + "\n", encoding="utf-8"))
     return path, sidecar
 
 
-def _atomic(target: Path, suffix: str, write) -> None:
+def atomic_write(target: Path, suffix: str, write: Callable[[Path], None]) -> None:
+    """``write(temporary)`` into a temporary file beside ``target``, then rename it into place."""
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(handle)
     temporary = Path(name)
