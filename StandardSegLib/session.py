@@ -564,10 +564,21 @@ def write_session_bundle(session: Session, checked: CheckedImage, lesions: Seque
     inputs = session_report_inputs(session, checked, lesions, target.parent, started_at=started_at,
                                    context={**(context or {}), "session_file": SESSION_JSON}, display=display,
                                    failures=failures)
-    stored = session if not deidentify else dataclasses.replace(session, series_uid=None, deidentify=True)
-    document = stored.to_dict(paths=lambda text: _relative(session.resolve(text), target))
+    document = (_deidentified_session(session) if deidentify
+                else session.to_dict(paths=lambda text: _relative(session.resolve(text), target)))
     return write_report_bundle(inputs, target, overwrite=overwrite, deidentify=deidentify, progress=progress,
                                extra_files={SESSION_JSON: json.dumps(document, indent=2) + "\n"})
+
+
+def _deidentified_session(session: Session) -> dict[str, Any]:
+    """session.json of a de-identified bundle: no series UID and no paths (folder and file names are often
+    patient IDs). Each input keeps its SHA-256 under the pseudonym report.json uses; every other path (image
+    folder, registry) reads ``REMOVED``, so such a session documents the run but cannot be re-run."""
+    from StandardSegLib.report.deidentify import REMOVED, pseudonymous_path
+
+    names = {path: pseudonymous_path(digest) for path, digest in session.inputs.items()}
+    stored = dataclasses.replace(session, series_uid=None, deidentify=True)
+    return stored.to_dict(paths=lambda text: names.get(str(session.resolve(text)), REMOVED))
 
 
 def _relative(path: str | os.PathLike, start: Path) -> str:

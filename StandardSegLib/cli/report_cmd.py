@@ -28,12 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from StandardSegLib.errors import InputError
+    from StandardSegLib.report.deidentify import REMOVED
     from StandardSegLib.session import Session, run_session
 
     session = Session.from_file(args.session)
     if not session.inputs:
         raise InputError(f"{args.session}: expected a recorded session with 'inputs' (a bundle's session.json), "
                          "found a job without input hashes; use 'standardseg run' for jobs")
+    if session.deidentify and session.image == REMOVED:
+        raise InputError(f"{args.session}: a de-identified bundle's session has no input paths (removed with the "
+                         "identifiers); regenerate from the original bundle's session.json with --deidentify")
     result = run_session(session, args.output, overwrite=args.overwrite, deidentify=args.deidentify or None,
                          progress=TerminalProgress(sys.stderr))
     print_bundle(result)

@@ -54,20 +54,22 @@ def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, over
                         progress: Optional[ProgressCallback] = None) -> BundleResult:
     """Write the bundle for ``inputs`` to folder ``target`` (see the module docstring for the guarantees).
 
-    ``deidentify`` drops patient identifiers and replaces UIDs by hashes salted with ``salt`` (random when
-    None) in every file, DICOM included. ``extra_files`` (relative path -> text, e.g. the session.json a
-    session adds) are written into the bundle first, so report.json lists them among its outputs. Raises ``InputError`` if ``target`` exists and not ``overwrite``, or
-    lies in an input folder.
+    ``deidentify`` drops patient identifiers and input paths, replaces UIDs by hashes salted with ``salt``
+    (random when None) and shifts dates (``deidentify`` module) in every file, DICOM included.
+    ``extra_files`` (relative path -> text, e.g. the session.json a session adds) are written into the bundle
+    first (de-identified alike), so report.json lists them among its outputs. Raises ``InputError`` if
+    ``target`` exists and not ``overwrite``, or lies in an input folder.
     """
     target = Path(os.path.abspath(target))
     _check_not_in_inputs(target, inputs)
     _check_grids(inputs)
-    deidentifier = Deidentifier.from_datasets(_identifying_datasets(inputs), salt) if deidentify else None
+    deidentifier = (Deidentifier.from_datasets(_identifying_datasets(inputs), salt, paths=_input_folders(inputs))
+                    if deidentify else None)
 
     def fill(staging: Path) -> None:
         for name, text in (extra_files or {}).items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_text(text, encoding="utf-8")
+            (staging / name).write_text(deidentifier.text(text) if deidentifier else text, encoding="utf-8")
         lesions = _deidentified_lesions(inputs.lesions, deidentifier)
         if lesions:
             (staging / SEGMENTS_DIR).mkdir()
@@ -114,6 +116,15 @@ def _identifying_datasets(inputs: ReportInputs) -> list[pydicom.Dataset]:
     return datasets
 
 
+def _input_folders(inputs: ReportInputs) -> set[str]:
+    """The absolute folders holding the inputs (folder names are often patient IDs): a de-identified bundle
+    mentions none of them (input paths themselves are pseudonyms there: ``pseudonymous_path``)."""
+    folders = set()
+    for path in (*inputs.input_files.values(), *inputs.loaded.source_files):
+        folders.update((str(Path(path).absolute().parent), str(Path(path).resolve().parent)))
+    return folders
+
+
 def _check_grids(inputs: ReportInputs) -> None:
     image = inputs.values_image
     for lesion in inputs.lesions:
@@ -137,10 +148,14 @@ def _deidentified_lesions(lesions: tuple[LesionReport, ...],
     result = []
     for lesion in lesions:
         provenance = lesion.segment.provenance
+        steps = tuple(dataclasses.replace(step, name=deidentifier.text(step.name),
+                                          parameters=deidentifier.document(step.parameters))
+                      for step in provenance.steps)
         scrubbed = dataclasses.replace(
             provenance, alignment=deidentifier.document(provenance.alignment),
             details=deidentifier.document(provenance.details), gate=deidentifier.document(provenance.gate),
-            parameters=deidentifier.document(provenance.parameters))
+            parameters=deidentifier.document(provenance.parameters), voi=deidentifier.document(provenance.voi),
+            steps=steps)
         segment = dataclasses.replace(lesion.segment, provenance=scrubbed)
         result.append(dataclasses.replace(lesion, segment=segment))
     return tuple(result)

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 from StandardSegLib import __version__
 from StandardSegLib.errors import StandardSegError
 from StandardSegLib.jsonable import to_jsonable
-from StandardSegLib.report.deidentify import Deidentifier
+from StandardSegLib.report.deidentify import Deidentifier, pseudonymous_path
 from StandardSegLib.report.inputs import ReportInputs
 from StandardSegLib.resources import resource_path
 
@@ -81,8 +81,7 @@ def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
         "image": inputs.loaded.record.to_dict(),
         "operator": _operator(inputs),
         "segments": [_segment(number, lesion) for number, lesion in enumerate(inputs.lesions, start=1)],
-        "inputs": [{"path": name, "sha256": inputs.input_sha256.get(name) or sha256_of(path)}
-                   for name, path in sorted(inputs.input_files.items())],
+        "inputs": _inputs(inputs, deidentified=deidentifier is not None),
         "software": software_versions(),
         "outputs": sorted(outputs),
         "not_written": [dict(item) for item in not_written],
@@ -119,6 +118,14 @@ def _validator() -> Any:
     validator_class = jsonschema.validators.validator_for(schema)
     validator_class.check_schema(schema)
     return validator_class(schema)
+
+
+def _inputs(inputs: ReportInputs, deidentified: bool) -> list[dict[str, str]]:
+    """Path and SHA-256 of each input; de-identified, the path is a pseudonym (``pseudonymous_path``)."""
+    hashes = {name: inputs.input_sha256.get(name) or sha256_of(path) for name, path in inputs.input_files.items()}
+    items = [{"path": pseudonymous_path(digest) if deidentified else name, "sha256": digest}
+             for name, digest in hashes.items()]
+    return sorted(items, key=lambda item: item["path"])
 
 
 def _values(inputs: ReportInputs) -> Any:
