@@ -156,38 +156,40 @@ def test_without_slicer_core_the_error_says_how_to_install(monkeypatch):
 
 
 def test_seeds_painted_in_the_segment_editor_grow_the_lesion_in_the_guided_session(synthetic_study_files,
-                                                                                 synthetic_study, tmp_path):
-    import datetime as dt
+                                                                                 synthetic_study, registry, tmp_path):
+    """The Slicer module's console API: two painted segments -> seeds file -> the grown lesion, recorded."""
+    from pathlib import Path
 
-    from StandardSegLib.mrml.guided_session import GuidedSession
     from StandardSegLib.mrml.scene import MRMLContext
-    from StandardSegLib.operators import Operator
+
+    module_dir = Path(__file__).resolve().parents[1] / "StandardSeg"
+    if str(module_dir) not in sys.path:  # StandardSegSlicer sits beside the module file, as in Slicer
+        sys.path.insert(0, str(module_dir))
+    from StandardSegSlicer.session_logic import GuidedSessionLogic
 
     context = MRMLContext.headless()
     try:
-        session = GuidedSession.start(context, "ct-liver-lesion",
-                                      operator=Operator("Dr Scene", "reader", dt.date.today() - dt.timedelta(days=5)))
-        session.load_image(synthetic_study_files.ct_nrrd)
-        session.check_image()
-        session.override_gate("NRRD export without DICOM headers; acquisition checked on the console")
+        logic = GuidedSessionLogic([module_dir, module_dir.parent], context)
+        logic.startSession("ct-liver-lesion", "Dr Demo", registry=str(registry))
+        logic.loadImage(synthetic_study_files.ct_nrrd)
+        logic.checkImage()
+        logic.overrideGate("NRRD export without DICOM headers; acquisition checked on the console")
         (tmp_path / "in").mkdir()
         _seeds_file(synthetic_study.ct_hu, tmp_path / "in" / "expected.nrrd")
         expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "in" / "expected.nrrd")))
-        node = session.ensure_segmentation_node()
+        node = logic.segmentationNode()
         painted = [context.add_segment_from_mask(node, expected == label, name, (1.0, 0.0, 0.0))
                    for label, name in ((1, "lesion seeds"), (2, "background seeds"))]
 
-        path = session.seeds_from_segments(*painted, tmp_path / "in" / "seeds.nrrd")
-        assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))), expected)
-        assert node.GetSegmentation().GetNumberOfSegments() == 0  # the seeds became the seeds file
-        segment_id = session.segment_lesion("big", seeds_mask=path, method="grow-from-seeds")
-        assert node.GetSegmentation().GetNumberOfSegments() == 1
+        segment_id = logic.growFromPaintedSeeds("big", *painted, tmp_path / "in" / "seeds.nrrd")
+        assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "in" / "seeds.nrrd"))), expected)
+        assert node.GetSegmentation().GetNumberOfSegments() == 1  # the seed segments became the seeds file
 
-        (_id, name, made), = session.segments()
+        (_id, name, made), = logic.session.segments()
         assert _id == segment_id and made.provenance.details["background_seeds_from"] == ["seeds mask"]
         analytic = 4.0 / 3.0 * np.pi * (BIG.diameter_mm / 2) ** 3
         assert abs(made.provenance.volume_mm3 / analytic - 1.0) < 0.05
-        bundle = session.export_report(tmp_path / "bundle", radiomics=False)
+        bundle = logic.session.export_report(tmp_path / "bundle", radiomics=False)
         recorded = json.loads((bundle.path / "session.json").read_text(encoding="utf-8"))
         assert recorded["lesions"][0]["seeds_mask"].endswith("seeds.nrrd")
         assert any(key.endswith("seeds.nrrd") for key in recorded["inputs"])

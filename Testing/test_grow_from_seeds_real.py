@@ -9,7 +9,8 @@ the segments' effective extent from ``DetermineCommonLabelmapGeometry``, grown b
 voxels per axis, the source volume padded/clipped to it by ``vtkImageConstantPad``, the merged labelmap
 from ``GenerateMergedLabelmapForAllSegments``, then ``vtkImageGrowCutSegment``. The library gets the same
 seeds as a seed image (``seed_labels_from_segments``) and must agree (Dice >= 0.99; it is the same class,
-so equality is expected); the same seeds as points with radii must make the same seed image. Dice against the expert GTV is printed for the README.
+so equality is expected); the same seeds as points with radii must make the same seed image. Dice against
+the expert GTV is printed for the README.
 """
 
 from __future__ import annotations

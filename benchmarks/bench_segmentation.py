@@ -4,10 +4,12 @@
     1 mm, 40 HU +/- 10 HU noise, 30 mm lesion of 120 HU). Target <= 1 s each. Baseline of the same run: one
     numpy threshold pass over the whole image (what a method without a VOI costs at least). The PET methods
     run on the same array declared as SUV (their cost does not depend on the value scale).
-(b) grow-from-seeds vs Slicer's vtkImageGrowCutSegment (slicer-core) on the same 256^3 volume and the same
-    seed voxels (a 3^3 foreground cube at the centre, 26 background voxels on a 24 mm shell). Target >= 10x
-    faster and Dice >= 0.95 against GrowCut. GrowCut is also timed on the seeds' bounding box + 10 %, the
-    extent Slicer's Grow from seeds effect itself works on, so the speed-up from the VOI alone is visible.
+(b) grow-from-seeds (Slicer's vtkImageGrowCutSegment through the library, issue 17) on a 256^3 volume with
+    the same seed voxels (a 3^3 foreground cube at the centre, 26 background voxels on a 24 mm shell), beside
+    the class called directly on the whole volume and on the extent Slicer's Grow from seeds effect works on
+    (seed bounding box + max(3, int(10 % of its size)) voxels per axis). Targets: Dice 1.0 against the direct
+    call on that extent, library overhead small (ratio library / direct close to 1), and the extent rule
+    itself far cheaper than the whole volume.
 (c) Peak resident memory during each (a) run, over the input image size (Linux: VmHWM after resetting it
     through /proc/self/clear_refs). Target: input + extra <= 3x the input.
 
@@ -174,12 +176,13 @@ def bench_b() -> None:
         timings.append(time.perf_counter() - start)
     mask = sitk.GetArrayFromImage(ours.mask).astype(bool)
     reference, growcut_full = growcut(array, labels)
-    # Slicer's effect: seeds' bounding box grown by 10 % of its size on each side.
+    # Slicer's effect: the seeds' bounding box grown by max(3, int(0.1 * (last - first))) voxels per axis.
     hits = np.argwhere(labels > 0)
-    low, high = hits.min(axis=0), hits.max(axis=0) + 1
-    grow = np.ceil((high - low) * 0.10).astype(int)
-    box = tuple(slice(max(a - g, 0), min(b + g, n)) for a, b, g, n in zip(low, high, grow, size))
-    cropped, growcut_box = growcut(np.ascontiguousarray(array[box]), np.ascontiguousarray(labels[box]))
+    low, high = hits.min(axis=0), hits.max(axis=0)
+    grow = np.maximum(3, 0.10 * (high - low)).astype(int)
+    box = tuple(slice(max(a - g, 0), min(b + g + 1, n)) for a, b, g, n in zip(low, high, grow, size))
+    runs = [growcut(np.ascontiguousarray(array[box]), np.ascontiguousarray(labels[box])) for _ in range(3)]
+    cropped, growcut_box = runs[0][0], min(elapsed for _, elapsed in runs)  # best of 3, as the library call
     reference_box = np.zeros(size, bool)
     reference_box[box] = cropped
 
@@ -194,11 +197,12 @@ def bench_b() -> None:
           f"{mask.sum()} voxels ({100 * (mask.sum() / truth_voxels - 1):+.1f} % vs analytic)")
     print(f"  vtkImageGrowCutSegment full  {growcut_full:8.3f} s, {reference.sum()} voxels "
           f"({100 * (reference.sum() / truth_voxels - 1):+.1f} % vs analytic)")
-    print(f"  vtkImageGrowCutSegment box   {growcut_box:8.3f} s (seed box + 10 %, {cropped.shape[::-1]})")
-    print(f"  speed-up vs full volume {growcut_full / best:8.1f}x (target >= 10x); vs Slicer-effect box "
-          f"{growcut_box / best:.1f}x")
-    print(f"  Dice vs GrowCut full {dice(mask, reference):.4f}, vs GrowCut box {dice(mask, reference_box):.4f} "
-          "(target >= 0.95)")
+    print(f"  vtkImageGrowCutSegment box   {growcut_box:8.3f} s (best of 3; Slicer effect's extent, "
+          f"{cropped.shape[::-1]})")
+    print(f"  ratio library / direct on the same extent {best / growcut_box:.2f} (target close to 1); whole "
+          f"volume / extent {growcut_full / growcut_box:.1f}x")
+    print(f"  Dice vs GrowCut box {dice(mask, reference_box):.4f} (target 1.0), vs GrowCut on the whole volume "
+          f"{dice(mask, reference):.4f}")
 
 
 def main() -> None:

@@ -201,9 +201,19 @@ class GuidedSessionLogic:
             raise _inputError("seeds: select a point list and place at least one point in the lesion")
         return self.requireSession().seeds_from_markup(markupsNode)
 
-    def segmentLesion(self, name, seedsLps, method=None, parameters=None, progress=None):
+    def segmentLesion(self, name, seedsLps, method=None, parameters=None, progress=None, backgroundSeedsLps=()):
         return self.requireSession().segment_lesion(name, seedsLps, method=method or None, parameters=parameters,
-                                                    progress=progress)
+                                                    background_seeds_lps=backgroundSeedsLps, progress=progress)
+
+    def growFromPaintedSeeds(self, name, lesionSegmentId, backgroundSegmentId, seedsPath, parameters=None,
+                             progress=None):
+        """grow-from-seeds from two segments painted in the Segment Editor, as Slicer's Grow from seeds effect
+        (the same GrowCut, extent and seeds): the segments are saved as the seeds file ``seedsPath`` (an input
+        of the session) and replaced by the grown lesion; returns its segment id."""
+        session = self.requireSession()
+        path = session.seeds_from_segments(lesionSegmentId, backgroundSegmentId, seedsPath)
+        return session.segment_lesion(name, method="grow-from-seeds", parameters=parameters, seeds_mask=path,
+                                      progress=progress)
 
     @staticmethod
     def nextLesionName(name):
