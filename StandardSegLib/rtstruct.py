@@ -97,8 +97,8 @@ def read_rtstruct(path: str | Path, image: sitk.Image, roi: Optional[str] = None
     warnings = _reference_warnings(structure_set, roi_item, datasets, path)
     contours = _closed_planar_contours(structure_set, roi_item, path)
     if len(contours[1]):
-        warnings.append(f"{path.name} ROI {name!r}: {len(contours[1])} non-CLOSED_PLANAR contour(s) "
-                        f"({', '.join(sorted(set(contours[1])))}) ignored; only closed contours enclose a volume")
+        warnings.append(f"{path.name} ROI {name!r}: {len(contours[1])} contour(s) ignored "
+                        f"({', '.join(sorted(set(contours[1])))}); only closed polygons enclose a volume")
     mask, placement_warnings = _rasterise(contours[0], image, f"{path.name} ROI {name!r}")
     return RtstructMask(mask, name, tuple(warnings + placement_warnings))
 
@@ -180,7 +180,8 @@ def _roi_contour_item(structure_set: Dataset, roi_item: Dataset, path: Path) -> 
 
 def _closed_planar_contours(structure_set: Dataset, roi_item: Dataset,
                             path: Path) -> tuple[list[np.ndarray], list[str]]:
-    """(N x 3 LPS point arrays of the closed planar contours, geometric types of the others)."""
+    """(N x 3 LPS point arrays of the closed planar contours, what the others are: geometric type, or
+    degenerate closed contours, which some writers emit for a lone voxel)."""
     closed: list[np.ndarray] = []
     others: list[str] = []
     for number, contour in enumerate(_roi_contour_item(structure_set, roi_item, path).get("ContourSequence", [])):
@@ -189,9 +190,12 @@ def _closed_planar_contours(structure_set: Dataset, roi_item: Dataset,
             others.append(kind or "no type")
             continue
         values = np.asarray(contour.get("ContourData", []), dtype=float)
-        if values.size < 9 or values.size % 3:
+        if values.size % 3 or not np.all(np.isfinite(values)):
             raise DicomError(f"{path.name} ROI {roi_item.ROIName!r} contour {number + 1}: ContourData (3006,0050) "
-                             f"has {values.size} values; expected at least 3 (x, y, z) points")
+                             f"has {values.size} values; expected finite (x, y, z) triplets")
+        if values.size < 9:
+            others.append("CLOSED_PLANAR of fewer than 3 points")  # a point or a line encloses nothing
+            continue
         closed.append(values.reshape(-1, 3))
     if not closed:
         raise DicomError(f"{path.name} ROI {roi_item.ROIName!r}: no CLOSED_PLANAR contour; nothing encloses a volume")

@@ -237,3 +237,13 @@ def test_job_lesion_and_gate_roi_from_an_rtstruct(tmp_path, capsys, synthetic_st
     assert main(["report", "--session", str(tmp_path / "bundle" / "session.json"), "-o", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "report.json").read_text(encoding="utf-8"))
     assert again["segments"][0]["measurements"]["voxel_count"] == expected
+
+
+def test_degenerate_contours_are_ignored_with_a_warning(tmp_path):
+    """rt-utils writes a lone voxel as a one-point CLOSED_PLANAR contour: it encloses nothing."""
+    image = grid(size=(20, 20, 3), spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0))
+    square = np.array([[2.5, 2.5, 1], [8.5, 2.5, 1], [8.5, 8.5, 1], [2.5, 8.5, 1]])
+    path = write_structure_set(tmp_path / "RS.dcm", {"GTV": [square, np.array([[15.0, 15.0, 1.0]])]})
+    result = read_rtstruct(path, image)
+    assert sitk.GetArrayViewFromImage(result.mask).sum() == 36
+    assert any("1 contour(s) ignored (CLOSED_PLANAR of fewer than 3 points)" in warning for warning in result.warnings)
