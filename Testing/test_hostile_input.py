@@ -151,7 +151,8 @@ def test_infinite_tube_current_is_recorded_as_none_with_a_warning(tmp_path, caps
     assert main(["inspect", str(series.directory), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["tube_current_ma"] is None
-    assert any(warning.startswith("XRayTubeCurrent (0018,1151): unusable value 'inf'") for warning in result["warnings"])
+    expected = "XRayTubeCurrent (0018,1151): unusable value 'inf'"
+    assert any(warning.startswith(expected) for warning in result["warnings"])
 
 
 # --- non-finite values inside a mask, a gate ROI or a segmentation VOI ---------------------------------------

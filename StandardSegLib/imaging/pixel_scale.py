@@ -40,23 +40,23 @@ RESCALE_REQUIRED = frozenset({"CT", "PT"})
 _INTEGER_TYPES = {8: (np.uint8, np.int8), 16: (np.uint16, np.int16), 32: (np.uint32, np.int32)}
 
 
-def rescale(dataset: "pydicom.Dataset", where: str, error: "type[InputError]" = DicomError) -> tuple[float, float]:
+def rescale(dataset: "pydicom.Dataset", where: str) -> tuple[float, float]:
     """(slope, intercept) of one slice by the rules above; ``where`` names the file in messages."""
     modality = str(dataset.get("Modality") or "").strip().upper()
-    slope = stored_number(dataset, "RescaleSlope", where, error)
-    intercept = stored_number(dataset, "RescaleIntercept", where, error)
+    slope = stored_number(dataset, "RescaleSlope", where)
+    intercept = stored_number(dataset, "RescaleIntercept", where)
     if modality in RESCALE_REQUIRED:
         missing = [name for name, value in (("RescaleSlope (0028,1053)", slope),
                                             ("RescaleIntercept (0028,1052)", intercept)) if value is None]
         if missing:
-            raise error(f"{where}: {' and '.join(missing)} missing; required (Type 1) in a {modality} image, "
-                        "without it the real-world values are unknown")
+            raise DicomError(f"{where}: {' and '.join(missing)} missing; required (Type 1) in a {modality} image, "
+                             "without it the real-world values are unknown")
     slope = 1.0 if slope is None else slope
     intercept = 0.0 if intercept is None else intercept
     if slope <= 0:
-        raise error(f"{where}: RescaleSlope (0028,1053) is {slope:g}; expected a positive number")
+        raise DicomError(f"{where}: RescaleSlope (0028,1053) is {slope:g}; expected a positive number")
     if modality == "PT":
-        require_zero_pet_intercept(intercept, where, error)
+        require_zero_pet_intercept(intercept, where, DicomError)
     return slope, intercept
 
 
@@ -76,7 +76,7 @@ def real_world_values(dataset: "pydicom.Dataset", path: Path) -> np.ndarray:
     try:
         stored = dataset.pixel_array
     except Exception as error:  # truncated data, missing decoder plugin, malformed element...
-        syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+        syntax = _transfer_syntax(dataset)
         hint = f" (transfer syntax {syntax.name})" if syntax is not None else ""
         raise DicomError(f"{path}: pixel data cannot be decoded{hint}: {error}") from error
     if not float_data:
@@ -109,7 +109,7 @@ def _bits_value(dataset: "pydicom.Dataset", keyword: str, path: Path) -> Optiona
 
 def _check_length(dataset: "pydicom.Dataset", path: Path) -> None:
     """Native pixel data length against Rows x Columns x samples x frames x BitsAllocated."""
-    syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+    syntax = _transfer_syntax(dataset)
     data = dataset.get("PixelData")
     if syntax is None or syntax.is_compressed or data is None:
         return
@@ -130,7 +130,7 @@ def _check_high_bits(dataset: "pydicom.Dataset", decoded: np.ndarray, path: Path
     stored_bits = int(dataset.get("BitsStored") or allocated)
     types = _INTEGER_TYPES.get(allocated)
     data = dataset.get("PixelData")
-    syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+    syntax = _transfer_syntax(dataset)
     if (stored_bits >= allocated or types is None or data is None or syntax is None or syntax.is_compressed
             or not syntax.is_little_endian):
         return
@@ -143,3 +143,7 @@ def _check_high_bits(dataset: "pydicom.Dataset", decoded: np.ndarray, path: Path
     raise DicomError(f"{path}: stored values use bits above BitsStored (0028,0101) = {stored_bits} "
                      f"(range {low}..{high} expected, found {int(as_written.min())}..{int(as_written.max())}); "
                      "BitsStored/HighBit do not describe the pixel data")
+
+
+def _transfer_syntax(dataset: "pydicom.Dataset") -> "Optional[pydicom.uid.UID]":
+    return dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
