@@ -27,7 +27,8 @@ from StandardSegLib.segmentation.postprocess import voxel_count
 from StandardSegLib.segmentation.provenance import (MANUAL, SEMIAUTOMATIC, ProcessingStep, Segment,
                                                     SegmentProvenance)
 from StandardSegLib.segmentation.registry import MANUAL_METHOD, METHODS
-from StandardSegLib.segmentation.voi import VOI, LesionBound, LesionROI, cap_voi, lesion_bound, seed_index, voi_around
+from StandardSegLib.segmentation.voi import (VOI, LesionBound, LesionROI, cap_voi, lesion_bound, seed_index,
+                                             voi_around, voi_around_hot_region)
 
 Point = tuple[float, float, float]
 #: VOI growth rounds before the result is accepted as is (each round at least doubles the VOI).
@@ -102,14 +103,15 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         voi = bound.voi if bound else voi_around(image, seed_indices + background_indices, reach_mm)
     fixed = bound is not None or seed_image is not None
     limit = None if fixed else cap_voi(image, seed_indices + background_indices, max_volume, reach_mm)
+    if chosen.uptake and seed_indices and not fixed:
+        voi = voi_around_hot_region(image, limit, seed_indices, reach_mm)
     capped = False
     for round_number in range(1, MAX_VOI_ROUNDS + 1):
         report(progress, round_number / (MAX_VOI_ROUNDS + 1), f"{method}: VOI {voi.size}")
         run = run_method(image, voi, chosen, method_parameters, options, units=units, seeds=seed_indices,
                          background_seeds=background_indices, background=background,
                          protocol_parameters=protocol.segmentation_methods,
-                         seed_labels=seed_image.labels if seed_image else None, bound=bound,
-                         settle=fixed or not chosen.region_statistics)
+                         seed_labels=seed_image.labels if seed_image else None, bound=bound)
         if fixed:
             break
         if max_volume is not None and _volume_ml(run.mask) > max_volume:
@@ -122,10 +124,6 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         if capped:
             break
         voi = grown.intersect(limit)
-    if not run.statistics_consistent:  # settle the statistics once, in the final VOI
-        run = run_method(image, voi, chosen, method_parameters, options, units=units, seeds=seed_indices,
-                         background_seeds=background_indices, background=background,
-                         protocol_parameters=protocol.segmentation_methods, bound=bound)
     output, mask = run.output, run.mask
     if seeds and voxel_count(mask) == 0:
         raise InputError(_empty_message(method, image, seed_indices, output, units, voi))

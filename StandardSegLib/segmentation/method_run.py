@@ -53,9 +53,8 @@ class MethodRun:
 def run_method(image: sitk.Image, voi: "VOI", method: Method, parameters: Any, options: "CommonOptions", *,
                units: str, seeds: Sequence[Index], background_seeds: Sequence[Index], background: Any,
                protocol_parameters: Any, seed_labels: Optional[sitk.Image] = None,
-               bound: Optional["LesionBound"] = None, settle: bool = True) -> MethodRun:
-    """Run ``method`` in ``voi`` of ``image``; ``seeds`` are image indices; ``bound`` limits it to a lesion ROI.
-    ``settle`` False skips the statistics re-runs (the engine's VOI growth rounds only need the extent)."""
+               bound: Optional["LesionBound"] = None) -> MethodRun:
+    """Run ``method`` in ``voi`` of ``image``; ``seeds`` are image indices; ``bound`` limits it to a lesion ROI."""
     crop_voi = voi
     if method.uptake:
         reach = np.ceil(PEAK_SPHERE_RADIUS_MM / np.asarray(image.GetSpacing(), float)).astype(int)
@@ -71,7 +70,7 @@ def run_method(image: sitk.Image, voi: "VOI", method: Method, parameters: Any, o
                        protocol_parameters, seed_labels, hot.mask if hot else allowed)
     output, mask, steps = _apply(method, data, parameters, options, allowed)
     rounds, consistent = 1, not (method.region_statistics and local_seeds)
-    while settle and not consistent and rounds < MAX_STATISTICS_ROUNDS and np.any(sitk.GetArrayViewFromImage(mask)):
+    while not consistent and rounds < MAX_STATISTICS_ROUNDS and np.any(sitk.GetArrayViewFromImage(mask)):
         again = _apply(method, _with_region(data, mask), parameters, options, allowed)
         rounds += 1
         consistent = dict(again[0].thresholds) == dict(output.thresholds)

@@ -207,3 +207,17 @@ def cap_voi(image: sitk.Image, indices: Sequence[Index], max_volume_ml: Optional
         return VOI((0, 0, 0), tuple(image.GetSize()))
     diameter_mm = (6.0 * max_volume_ml * 1000.0 / np.pi) ** (1.0 / 3.0)
     return voi_around(image, indices, diameter_mm + margin_mm)
+
+
+def voi_around_hot_region(image: sitk.Image, limit: VOI, indices: Sequence[Index], margin_mm: float) -> VOI:
+    """The first VOI of a PET method: the seed's hot region (``hot_region``, found inside ``limit``) with
+    ``margin_mm`` around it, so a large lesion is reached in one run instead of several growth rounds."""
+    from StandardSegLib.segmentation.hot_region import hot_region
+
+    hot = hot_region(limit.crop(image), [limit.local(index) for index in indices])
+    statistics = sitk.LabelShapeStatisticsImageFilter()
+    statistics.Execute(hot.mask)
+    box = statistics.GetBoundingBox(1)
+    first = tuple(s + b for s, b in zip(limit.start, box[:3]))
+    last = tuple(f + n - 1 for f, n in zip(first, box[3:]))
+    return voi_around(image, (first, last, *indices), margin_mm).intersect(limit)
