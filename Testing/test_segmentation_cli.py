@@ -124,3 +124,14 @@ def test_pet_segment_on_the_ct_reference(synthetic_study_files, registry, tmp_pa
     assert written.GetSpacing() == synthetic_study.pet_suv.GetSpacing()  # the mask is on the PET grid
     truth = next(s for s in synthetic_study.truth.spheres if s.diameter_mm == BIG.diameter_mm)
     assert provenance["volume_mm3"] == pytest.approx(truth.volume_mm3, rel=0.10)
+
+
+def test_lesion_sphere_past_the_image_edge_is_clipped_with_a_warning(synthetic_study_files, registry, tmp_path,
+                                                                       capsys):
+    out = tmp_path / "bounded.nrrd"
+    sphere = f"--voi-sphere={_point(BIG.centre_lps_mm)},2000"  # far larger than the image
+    assert main(_args(synthetic_study_files, out, registry, sphere)) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert any("reaches past the image edge; clipped to the image" in warning for warning in result["warnings"])
+    assert result["provenance"]["details"]["lesion_roi"].endswith("diameter 2000 mm")
+    assert result["provenance"]["flags"] == [] and result["voxel_count"] > 0
