@@ -302,3 +302,30 @@ def test_a_failing_segment_is_flagged_beside_it_and_the_others_exported(demo, tm
         assert session.segment_failures() == {}
     finally:
         context.scene.Clear(True)
+
+
+def test_validation_against_an_rtstruct_reference(demo, tmp_path):
+    """An expert RTSTRUCT contour of the largest sphere as the validation reference: placed on the session's
+    image by geometry, its volume is the analytic sphere's, and the Dice is recounted with numpy."""
+    from rtstruct_factory import sphere_contours, write_structure_set
+
+    from StandardSegLib.rtstruct import read_rtstruct_mask
+
+    context = MRMLContext.headless()
+    try:
+        session = GuidedSession.resume(context, demo.mrb_path, tmp_path / "unpacked")
+        largest = max(demo.truth.to_dict()["spheres"], key=lambda sphere: sphere["diameter_mm"])
+        image = session.loaded.image
+        rs = write_structure_set(tmp_path / "RS.dcm", {"GTV": sphere_contours(
+            image, np.asarray(largest["centre_lps_mm"]), largest["diameter_mm"] / 2)},
+            frame=str(session.loaded.datasets[0].FrameOfReferenceUID))
+        results = {item["segment"]: item for item in session.validate(rs, reference_roi="GTV")}
+        result = results[f"sphere-{largest['sphere_id']}"]
+        assert result["reference"] == "RS.dcm/GTV"
+        assert result["reference_volume_ml"] == pytest.approx(math.pi / 6 * largest["diameter_mm"] ** 3 / 1000, rel=0.02)
+        reference = sitk.GetArrayFromImage(read_rtstruct_mask(rs, image, "GTV")) > 0
+        made = next(made for _id, name, made in session.segments() if name == result["segment"])
+        a = sitk.GetArrayViewFromImage(made.mask) != 0
+        assert result["dice"] == pytest.approx(2 * np.count_nonzero(a & reference) / (a.sum() + reference.sum()))
+    finally:
+        context.scene.Clear(True)
