@@ -11,7 +11,7 @@ Public API (other packages import only from here):
   (integer labels kept), or one ROI of an RTSTRUCT rasterised onto ``image``.
 """
 
-from StandardSegLib.imaging.dicom_numbers import stored_number
+from StandardSegLib.imaging.dicom_numbers import stored_number, tag_label
 from StandardSegLib.imaging.dicom_scan import SeriesSummary, scan_series
 from StandardSegLib.imaging.finite_values import require_finite
 from StandardSegLib.imaging.geometry import ImageGeometry
@@ -33,4 +33,5 @@ __all__ = [
     "require_zero_pet_intercept",
     "scan_series",
     "stored_number",
+    "tag_label",
 ]

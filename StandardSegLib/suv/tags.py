@@ -16,28 +16,12 @@ import pydicom
 from pydicom.valuerep import DA, DT, TM
 
 from StandardSegLib.errors import SUVError
-from StandardSegLib.imaging import stored_number
-
-#: DICOM tag numbers for messages, by keyword (only those SUV uses).
-TAG_NUMBERS = {
-    "SeriesDate": "(0008,0021)", "SeriesTime": "(0008,0031)",
-    "AcquisitionDate": "(0008,0022)", "AcquisitionTime": "(0008,0032)",
-    "AcquisitionDateTime": "(0008,002A)", "Manufacturer": "(0008,0070)",
-    "PatientSex": "(0010,0040)", "PatientSize": "(0010,1020)", "PatientWeight": "(0010,1030)",
-    "SliceThickness": "(0018,0050)", "RadiopharmaceuticalStartTime": "(0018,1072)",
-    "RadionuclideTotalDose": "(0018,1074)", "RadionuclideHalfLife": "(0018,1075)",
-    "RadiopharmaceuticalStartDateTime": "(0018,1078)", "ActualFrameDuration": "(0018,1242)",
-    "PixelSpacing": "(0028,0030)", "CorrectedImage": "(0028,0051)",
-    "RescaleIntercept": "(0028,1052)", "RescaleSlope": "(0028,1053)",
-    "RadiopharmaceuticalInformationSequence": "(0054,0016)", "RadionuclideCodeSequence": "(0054,0300)",
-    "Units": "(0054,1001)", "SUVType": "(0054,1006)", "DecayCorrection": "(0054,1102)",
-    "FrameReferenceTime": "(0054,1300)", "DoseCalibrationFactor": "(0054,1322)",
-}
+from StandardSegLib.imaging import stored_number, tag_label
 
 
 def tag_name(keyword: str) -> str:
     """``"PatientWeight (0010,1030)"``: how every message names an attribute."""
-    return f"{keyword} {TAG_NUMBERS.get(keyword, '')}".rstrip()
+    return tag_label(keyword)
 
 
 def _raw(ds: pydicom.Dataset, keyword: str) -> Any:
