@@ -71,3 +71,13 @@ def sphere_contours(image: sitk.Image, centre: np.ndarray, radius: float, vertic
         middle = centre + offset * normal
         contours.append(middle + r * (np.outer(np.cos(angles), u) + np.outer(np.sin(angles), v)))
     return contours
+
+
+def grid(size=(64, 64, 40), spacing=(1.0, 1.0, 2.0), origin=(-31.7, -30.2, -39.0), direction=None) -> sitk.Image:
+    """An empty image: the grid contours are placed on."""
+    image = sitk.Image(size, sitk.sitkFloat32)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    if direction is not None:
+        image.SetDirection(direction)
+    return image

@@ -15,7 +15,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
-from rtstruct_factory import FRAME, sphere_contours, write_structure_set
+from rtstruct_factory import FRAME, grid, sphere_contours, write_structure_set
 
 from StandardSegLib.errors import DicomError, InputError
 from StandardSegLib.imaging import load_image, read_mask_file
@@ -23,15 +23,6 @@ from StandardSegLib.rtstruct import read_rtstruct, read_rtstruct_mask, rtstruct_
 
 DATA = Path(__file__).parent / "Data"
 STS = DATA / "real" / "sts"
-
-
-def grid(size=(64, 64, 40), spacing=(1.0, 1.0, 2.0), origin=(-31.7, -30.2, -39.0), direction=None) -> sitk.Image:
-    image = sitk.Image(size, sitk.sitkFloat32)
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    if direction is not None:
-        image.SetDirection(direction)
-    return image
 
 
 def volume_ml(mask: sitk.Image) -> float:

@@ -21,6 +21,8 @@ from pydicom.uid import generate_uid
 
 pytest.importorskip("rt_utils")
 
+from rtstruct_factory import grid  # noqa: E402
+
 from StandardSegLib.report.rtstruct_output import build_rtstruct  # noqa: E402
 from StandardSegLib.rtstruct import read_rtstruct, rtstruct_roi_names  # noqa: E402
 
@@ -56,12 +58,7 @@ class _Inputs:
 
 def _image(direction=None, size=(40, 32, 12), spacing=(1.5, 2.5, 3.0)) -> sitk.Image:
     """Non-square pixels and matrix by default."""
-    image = sitk.Image(size, sitk.sitkFloat32)
-    image.SetSpacing(spacing)
-    image.SetOrigin((-30.0, 12.5, -100.0))
-    if direction is not None:
-        image.SetDirection(direction)
-    return image
+    return grid(size, spacing, (-30.0, 12.5, -100.0), direction)
 
 
 def _headers(image: sitk.Image) -> list[pydicom.Dataset]:
