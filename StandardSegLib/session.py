@@ -258,12 +258,14 @@ def _mask_document(path: str, roi: Optional[str], paths: PathStyle) -> Any:
     return {"path": paths(path), "roi": roi} if roi else paths(path)
 
 
-def read_session_mask(session: Session, path: str, roi: Optional[str], loaded: Any) -> sitk.Image:
+def read_session_mask(session: Session, path: str, roi: Optional[str], loaded: Any,
+                      warnings: Optional[list[str]] = None) -> sitk.Image:
     """A mask file of the session (voxel mask, or one ROI of an RTSTRUCT rasterised onto ``loaded``'s image
-    by geometry, its frame of reference checked against ``loaded``'s headers)."""
+    by geometry, its frame of reference checked against ``loaded``'s headers; its warnings appended to
+    ``warnings``)."""
     from StandardSegLib.imaging import read_mask_file
 
-    return read_mask_file(session.resolve(path), loaded.image, roi, loaded.datasets)
+    return read_mask_file(session.resolve(path), loaded.image, roi, loaded.datasets, warnings=warnings)
 
 
 _TYPE_NAMES = {"array": "a list", "object": "a mapping", "boolean": "true or false", "string": "a text",
@@ -450,9 +452,10 @@ def lesion_segment(session: Session, checked: CheckedImage, lesion: LesionJob) -
                      parameters=lesion.parameters, background=checked.gate.reference, operator=checked.operator.name,
                      roi_modality=checked.loaded.record.modality or "unknown")
     if lesion.mask:
-        mask_name = Path(lesion.mask).name
-        mask = read_session_mask(session, lesion.mask, lesion.mask_roi, checked.loaded)
-        result = edit_to_match(result, mask, mask_name, lesion.label)
+        mask_name = Path(lesion.mask).name + (f" ROI {lesion.mask_roi}" if lesion.mask_roi else "")
+        notes: list[str] = []
+        mask = read_session_mask(session, lesion.mask, lesion.mask_roi, checked.loaded, notes)
+        result = edit_to_match(result, mask, mask_name, lesion.label, notes=notes)
     return result
 
 

@@ -209,7 +209,7 @@ def test_job_lesion_and_gate_roi_from_an_rtstruct(tmp_path, capsys, synthetic_st
                              {"Body": sphere_contours(loaded.image, np.asarray(liver.centre_lps_mm), 40.0),
                               "GTV": sphere_contours(loaded.image, np.asarray(sphere.centre_lps_mm),
                                                      sphere.diameter_mm / 2)},
-                             frame=str(loaded.datasets[0].FrameOfReferenceUID))
+                             frame=str(loaded.datasets[0].FrameOfReferenceUID), referenced=(generate_uid(),))
     contour = {"path": str(rs), "roi": "GTV"}
     job = {"schema": "standardseg.session/1", "image": {"path": str(pet_dir)}, "protocol": {"id": "fdg-pet-ct-oncology"},
            "operator": {"name": "Dr Demo", "registry": str(registry)},
@@ -222,6 +222,9 @@ def test_job_lesion_and_gate_roi_from_an_rtstruct(tmp_path, capsys, synthetic_st
     expected = int(sitk.GetArrayViewFromImage(read_rtstruct_mask(rs, loaded.image, "GTV")).sum())
     assert measured["voxel_count"] == expected
     assert measured["volume_voxels_mm3"] == pytest.approx(np.pi / 6 * sphere.diameter_mm ** 3, rel=0.02)
+    step = document["segments"][0]["provenance"]["steps"][-1]
+    assert step["parameters"]["mask_file"] == "RS.dcm ROI GTV"
+    assert any("placed by geometry" in note for note in step["parameters"]["notes"])  # said where it is recorded
     session = json.loads((tmp_path / "bundle" / "session.json").read_text(encoding="utf-8"))
     assert session["lesions"][0]["mask"] == {"path": "../rs/RS.dcm", "roi": "GTV"}
     assert session["rois"]["lesion"]["mask"] == {"path": "../rs/RS.dcm", "roi": "GTV"}

@@ -8,7 +8,7 @@ corrected stays SEMIAUTOMATIC (DICOM SEG: the algorithm was human-assisted eithe
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -63,15 +63,19 @@ def _aligned(segment: Segment, other: sitk.Image, description: str,
     return binary(selected), notes
 
 
-def edit_to_match(segment: Segment, target: sitk.Image, description: str, label: Optional[int] = None) -> Segment:
+def edit_to_match(segment: Segment, target: sitk.Image, description: str, label: Optional[int] = None,
+                  notes: Sequence[str] = ()) -> Segment:
     """``segment`` edited until it equals ``target`` (a mask drawn or corrected elsewhere, e.g. in Slicer's
     Segment Editor): voxels only in ``target`` are added, voxels only in ``segment`` removed, each change a
     MANUAL step naming ``description``. An unchanged mask gets no step, so its provenance stays as it was.
+    ``notes`` (what reading ``target`` said, e.g. that an RTSTRUCT's contours were drawn on other images) are
+    recorded with each step.
 
     The comparison runs on numpy views (a whole CT is compared in a fraction of a second); SimpleITK images
     are built only for the steps actually recorded.
     """
-    aligned, notes = align_mask(target, segment.mask, description)
+    aligned, alignment_notes = align_mask(target, segment.mask, description)
+    notes = [*notes, *alignment_notes]
     wanted = sitk.GetArrayViewFromImage(aligned)
     wanted = (wanted == label) if label is not None else (wanted != 0)
     current = sitk.GetArrayViewFromImage(segment.mask) != 0
