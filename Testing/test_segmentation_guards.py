@@ -235,3 +235,43 @@ def test_every_built_in_protocol_states_a_maximum_lesion_volume():
         if protocol.origin != USER:
             assert protocol.document["segmentation"]["max_lesion_volume_ml"] > 0, protocol.id
     assert len(FLAG_CODES) == len(set(FLAG_CODES)) == 7
+
+
+# --- through a job: the lesion ROI and the flags reach the bundle -----------------------------------------------
+
+def test_a_job_lesion_voi_bounds_the_segment_and_its_flag_reaches_json_and_csv(tmp_path, synthetic_study_files,
+                                                                              registry, capsys):
+    """A box half as wide as the largest synthetic sphere cuts it: the segment fills the box and is flagged
+    touches_voi_border (and threshold_outside_value_range: 41 % of the max is below every voxel of the box);
+    the flags are in report.json and in every measurements.csv row of that segment."""
+    import csv
+    import json
+
+    import yaml
+
+    from StandardSegLib.cli import main
+    from StandardSegLib.phantom import default_layout
+
+    layout = default_layout()
+    sphere = max(layout.spheres, key=lambda s: s.diameter_mm)
+    half = sphere.diameter_mm / 4.0
+    box = [c - half for c in sphere.centre_lps_mm] + [c + half for c in sphere.centre_lps_mm]
+    job = {"schema": "standardseg.session/1", "image": {"path": str(synthetic_study_files.pet_dicom[0].parent)},
+           "protocol": {"id": "fdg-pet-ct-oncology"}, "operator": {"name": "Dr Demo", "registry": str(registry)},
+           "rois": {"lesion": {"sphere": [*sphere.centre_lps_mm, sphere.diameter_mm]},
+                    "background": {"sphere": [*layout.liver_reference.centre_lps_mm, 30.0]}},
+           "lesions": [{"name": "cut", "seeds": [list(sphere.centre_lps_mm)], "voi": {"box": box}}],
+           "radiomics": False}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job), encoding="utf-8")
+    assert main(["run", str(path), "-o", str(tmp_path / "bundle")]) == 0, capsys.readouterr().err
+    bundle = tmp_path / "bundle"
+    segment_document = json.loads((bundle / "report.json").read_text())["segments"][0]
+    codes = [flag["code"] for flag in segment_document["flags"]]
+    assert codes == ["touches_voi_border", "threshold_outside_value_range"]
+    size = segment_document["provenance"]["voi"]["size"]  # voxel centres inside the box, 4 mm voxels
+    assert all((n - 1) * 4.0 <= 2 * half for n in size)
+    assert segment_document["measurements"]["voxel_count"] == int(np.prod(size))
+    rows = list(csv.DictReader((bundle / "measurements.csv").open(encoding="utf-8")))
+    assert rows and {row["flags"] for row in rows} == {"touches_voi_border;threshold_outside_value_range"}
+    assert json.loads((bundle / "session.json").read_text())["lesions"][0]["voi"] == {"box": box}
