@@ -43,12 +43,33 @@ setup() {
   echo "$want" > "$stamp"
 }
 
+browser() {
+  # The report's browser test (Testing/test_report_html.py) drives the operating system's Chromium through
+  # Playwright; no browser is downloaded. Installed here where the system's packages allow it.
+  local name
+  for name in "${STANDARDSEG_CHROMIUM:-}" chromium chromium-browser google-chrome; do
+    [ -n "$name" ] && command -v "$name" >/dev/null 2>&1 && return 0
+  done
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && sudo=(sudo -n); }
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ ${#sudo[@]} -gt 0 ]; }; then
+    echo "Installing Chromium for the report's browser test (apt-get install chromium)..." >&2
+    if ${sudo[@]+"${sudo[@]}"} apt-get install -y -q chromium >/dev/null 2>&1 || \
+       { ${sudo[@]+"${sudo[@]}"} apt-get update -q >/dev/null 2>&1 && ${sudo[@]+"${sudo[@]}"} apt-get install -y -q chromium >/dev/null 2>&1; }; then
+      return 0
+    fi
+  fi
+  echo "run.sh: no Chromium for the report's browser test: install it (Debian/Ubuntu: apt-get install chromium;" \
+       "macOS: brew install --cask chromium) or set STANDARDSEG_CHROMIUM=/path/to/chrome. Without it the test" \
+       "is skipped (and fails under CI=true)." >&2
+}
+
 command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in
   setup) setup ;;
   demo)  setup; exec "$venv/bin/standardseg" demo "$@" ;;
-  test)  setup; exec "$venv/bin/python" -m pytest "$@" ;;
+  test)  setup; browser; exec "$venv/bin/python" -m pytest "$@" ;;
   bench) setup; for script in benchmarks/bench_*.py; do "$venv/bin/python" "$script" "$@"; done ;;
   *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -18,7 +18,7 @@ from PIL import Image
 
 from StandardSegLib.report.figures import (CONTOUR_RGB, DISPLAY_PIXELS, Underlay, Window, lesion_figure,
                                            pet_mip, scale_bar_mm)
-from StandardSegLib.report.html import inputs_digest
+from StandardSegLib.report.html_records import inputs_digest
 from StandardSegLib.report.presentation import (format_number, format_quantity, readable, record_list, table)
 
 SIZE = 61  # voxels per side, 1 mm, centre voxel 30

