@@ -166,6 +166,7 @@ def test_measure_and_features_cli_read_an_rtstruct_roi(capsys):
 
     assert main(["features", str(image), "--mask", str(rs), "--protocol", "fdg-pet-ct-oncology", "--json"]) == 0
     features = json.loads(capsys.readouterr().out)
+    assert any("not in this series" in warning for warning in features["warnings"])  # frame of reference checked
     # same voxels (the protocol resamples before radiomics, so the volume agrees to 0.1 %, not exactly)
     assert features["features"]["original_shape_VoxelVolume"] == pytest.approx(measured["volume_mm3"], rel=1e-3)
 

@@ -36,6 +36,8 @@ from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
 
 if TYPE_CHECKING:
+    import pydicom
+
     from StandardSegLib.protocols.model import Protocol
 
 #: ``units`` of an image file read as pyradiomics reads it (no header says what its values are).
@@ -74,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
         protocol = library_from_args(args).get(args.protocol)
         parameters, source = protocol_parameters(protocol)
     extractor = build_extractor(parameters, source)  # bad parameters fail before any image is read
-    image, units, warnings = _read_image(Path(args.image), protocol)
+    image, units, warnings, headers = _read_image(Path(args.image), protocol)
     mask_path = Path(args.mask)
     contour_warnings: list[str] = []
-    mask = read_mask_file(mask_path, image, args.roi, warnings=contour_warnings)
+    mask = read_mask_file(mask_path, image, args.roi, headers, warnings=contour_warnings)
     mask, mask_warnings = _mask_on_image_grid(mask, image, mask_path.name)
     mask_warnings = contour_warnings + mask_warnings
     result = run_extractor(extractor, image, mask, label=args.label, source=source, mask_name=str(mask_path))
@@ -91,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_image(path: Path, protocol: Optional[Protocol]) -> tuple[sitk.Image, str, list[str]]:
-    """The image in the units ``run`` measures in (``values_for_gate``: PET in SUVbw), its units and warnings.
+def _read_image(path: Path, protocol: Optional[Protocol]
+                ) -> tuple[sitk.Image, str, list[str], tuple[pydicom.Dataset, ...]]:
+    """The image in the units ``run`` measures in (``values_for_gate``: PET in SUVbw), its units, warnings and
+    DICOM headers (none for an image file; an RTSTRUCT mask's frame of reference is checked against them).
 
     Under a protocol, PET that cannot be converted to SUV is refused: the protocol's bin width is in SUV.
     """
@@ -108,7 +112,7 @@ def _read_image(path: Path, protocol: Optional[Protocol]) -> tuple[sitk.Image, s
             raise InputError(f"cannot read image {path}: {reason}") from None
         notes = [f"{path.name}: an image file is used as stored (units unknown); protocol {protocol.id}'s "
                  f"bin width assumes {_protocol_units(protocol)}"] if protocol is not None else []
-        return image, STORED_UNITS, notes
+        return image, STORED_UNITS, notes, ()
     loaded = load_image(path)
     image, units, suv, suv_error = values_for_gate(loaded)
     warnings = list(loaded.record.warnings) + (list(suv.warnings) if suv is not None else [])
@@ -117,7 +121,7 @@ def _read_image(path: Path, protocol: Optional[Protocol]) -> tuple[sitk.Image, s
             raise SUVError(f"{path}: protocol {protocol.id} computes features in SUVbw (as 'standardseg run'), "
                            f"but SUV is not available: {suv_error}")
         warnings.append(f"PET values kept in {units}: SUV is not available ({suv_error})")
-    return image, units, warnings
+    return image, units, warnings, loaded.datasets
 
 
 def _protocol_units(protocol: Protocol) -> str:
