@@ -21,6 +21,7 @@ from StandardSegLib.roi import SphereROI, shape_mask
 from StandardSegLib.segmentation import segment
 from StandardSegLib.segmentation.grow_from_seeds import GrowFromSeedsParameters, read_seeds_mask, seed_image
 from StandardSegLib.segmentation.slicer_growcut import grow_cut
+from StandardSegLib.segmentation.voi import VOI
 from protocol_variants import protocol_with
 
 pytestmark = pytest.mark.mrml  # needs slicer-core
@@ -80,6 +81,14 @@ def test_extent_is_the_seed_box_plus_slicers_margin():
     wider = seed_image(image, ((40, 50, 2),), ((100, 60, 4),), None, None,
                        GrowFromSeedsParameters(extent_growth_ratio=0.5))
     assert wider.voi.start == (10, 45, 0) and wider.voi.size == (121, 21, 8)
+
+
+def test_a_voi_box_replaces_the_rule_and_must_hold_both_kinds_of_seed():
+    image = sitk.Image(40, 40, 40, sitk.sitkFloat32)
+    box = VOI((0, 0, 0), (25, 25, 25))
+    assert seed_image(image, ((10, 10, 10),), ((20, 20, 20),), None, box, GrowFromSeedsParameters()).voi == box
+    with pytest.raises(InputError, match="no background seed lies inside the VOI"):
+        seed_image(image, ((10, 10, 10),), ((30, 30, 30),), None, box, GrowFromSeedsParameters())
 
 
 def test_background_shell_rule_on_an_analytic_sphere(synthetic_study):

@@ -123,8 +123,9 @@ def seed_image(image: sitk.Image, foreground: Sequence["Index"], background: Seq
         voi, rule = box, "the user's VOI box"
     crop = _paste(labels, work, voi)
     counts = np.bincount(crop.ravel(), minlength=3)
-    if counts[FOREGROUND] == 0:
-        raise InputError(f"grow-from-seeds: no foreground seed lies inside the VOI {voi.size}")
+    for label, role in ((FOREGROUND, "foreground"), (BACKGROUND, "background")):
+        if counts[label] == 0:
+            raise InputError(f"grow-from-seeds: no {role} seed lies inside the VOI {voi.describe(image)}")
     crop_image = sitk.GetImageFromArray(crop)
     crop_image.CopyInformation(voi.crop(image))
     details = {"extent_rule": rule, "seed_box_index": [low.tolist(), high.tolist()],
