@@ -20,7 +20,8 @@ from StandardSegLib.cli.third_party import captured_warnings
 from StandardSegLib.errors import StandardSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("protocols", "operators", "inspect", "check", "measure", "demo", "features", "segment", "run", "report")
+COMMANDS = ("protocols", "operators", "inspect", "check", "measure", "demo", "features", "segment", "run", "report",
+            "phantom")
 
 
 def build_parser() -> argparse.ArgumentParser:
