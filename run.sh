@@ -40,6 +40,9 @@ setup() {
   "${pip[@]}" install -c "$constraints" numpy versioneer wheel setuptools
   "${pip[@]}" install -c "$constraints" --no-build-isolation pyradiomics
   "${pip[@]}" install -c "$constraints" -e ".[test]"
+  # pynemaiqpet (test only, the phantom cross-check) declares pydicom<3 and pymirc, neither used by the nema_wb
+  # module the test imports (its imports - scipy, pandas, lmfit, matplotlib - are in the test extra).
+  "${pip[@]}" install -c "$constraints" --no-deps pynemaiqpet
   echo "$want" > "$stamp"
 }
 
