@@ -28,7 +28,7 @@ import yaml
 
 from StandardSegLib.cli import main
 from StandardSegLib.errors import InputError
-from StandardSegLib.report.atomic_folder import sweep_stale_partials, write_atomically
+from StandardSegLib.report.atomic_folder import partial_prefix, sweep_stale_partials, write_atomically
 
 DRO = Path(__file__).parent / "Data" / "suv_dro" / "DRO_0_0"
 REPO = Path(__file__).resolve().parents[1]
@@ -189,12 +189,13 @@ def test_write_stopped_by_sighup_leaves_nothing(tmp_path):
 
 def test_next_run_sweeps_stale_partials_and_accepts_dotdot_output(tmp_path, capsys, registry, monkeypatch):
     """From the folder holding the inputs, ``-o ../bundle`` is accepted (``sub/../inside`` is not), and the
-    run sweeps the parent of a killed run's staging folder, not a live process's."""
+    run sweeps the parent of a killed run's staging folder, not a live process's nor another host's."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f".old.partial-{dead.pid}-abc123"
-    live = tmp_path / f".other.partial-{os.getpid()}-def456"
-    for folder in (stale, live):
+    stale = tmp_path / f"{partial_prefix('old', dead.pid)}abc123"
+    live = tmp_path / f"{partial_prefix('other', os.getpid())}def456"
+    elsewhere = tmp_path / f".old.partial-otherhost-{dead.pid}-ghi789"  # another machine on a shared disk
+    for folder in (stale, live, elsewhere):
         (folder / "dicom").mkdir(parents=True)
         (folder / "dicom" / "seg.dcm").write_bytes(b"patient data")
     job_folder = tmp_path / "job"
@@ -206,7 +207,7 @@ def test_next_run_sweeps_stale_partials_and_accepts_dotdot_output(tmp_path, caps
     assert status == 0, captured.err
     assert Path(captured.out.strip().splitlines()[-1]) == tmp_path / "bundle"
     assert json.loads((tmp_path / "bundle" / "report.json").read_text())["segments"]
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and elsewhere.exists()
     assert f"removed {stale}, an unfinished bundle of a run that no longer exists" in captured.err
     assert sweep_stale_partials(tmp_path) == () and live.exists()
     status = main(["run", str(job), "-o", "sub/../inside"])  # still inside the inputs once normalised

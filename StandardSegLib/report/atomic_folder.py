@@ -11,9 +11,10 @@ Guarantees (issue 11, section 5):
   no writer ever makes an empty target, so two writers cannot both land.) On Windows ``os.rename`` never
   replaces. Only ``overwrite`` moves an existing folder aside (kept as ``<name>.previous-<timestamp>``).
 - An error, Ctrl-C, SIGTERM or SIGHUP removes the staging folder (SIGTERM/SIGHUP raise ``Terminated`` while
-  a staging folder exists, in the main thread). Staging folders are named ``.<name>.partial-<pid>-<random>``;
-  one left by a process that was killed outright (SIGKILL, power loss) is found by ``sweep_stale_partials``
-  because its process no longer exists (POSIX only: on Windows the check is not made and nothing is swept).
+  a staging folder exists, in the main thread). Staging folders are named
+  ``.<name>.partial-<host>-<pid>-<random>``; one left by a process that was killed outright (SIGKILL, power
+  loss) is found by ``sweep_stale_partials`` because no process of that pid exists on this host (folders of
+  other hosts sharing the file system are never touched; POSIX only: on Windows nothing is swept).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -32,9 +34,10 @@ from typing import Callable, Iterator, Optional
 
 from StandardSegLib.errors import InputError, Terminated
 
-PARTIAL_MARK = ".partial-"
-#: ``.<name>.partial-<pid>-<random>``: the pid says whose it is.
-_PARTIAL_NAME = re.compile(r"^\..+\.partial-(\d+)-[^-]+$")
+#: This machine in staging folder names (letters, digits and "_"): only its own dead runs are swept.
+HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+#: ``.<name>.partial-<host>-<pid>-<random>``: host and pid say whose it is.
+_PARTIAL_NAME = re.compile(r"^\..+\.partial-(?P<host>\w+)-(?P<pid>\d+)-[^-]+$")
 #: Signals that end a run politely (a scheduler's time limit, a closed terminal): clean up, then exit.
 _TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: rename(2) errors meaning "the target is already there".
@@ -53,7 +56,7 @@ def write_atomically(target: Path, fill: Callable[[Path], None], *, overwrite: b
         raise _exists(target)
     if not target.parent.is_dir():
         raise InputError(f"{target}: expected an existing parent folder, found none at {target.parent}")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL_MARK}{os.getpid()}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=partial_prefix(target.name, os.getpid()), dir=target.parent))
     previous = None
     try:
         with _terminating_signals_raise():
@@ -69,18 +72,24 @@ def write_atomically(target: Path, fill: Callable[[Path], None], *, overwrite: b
     return previous
 
 
+def partial_prefix(name: str, pid: int) -> str:
+    """The start of the staging folder name for bundle ``name`` written by process ``pid`` on this host."""
+    return f".{name}.partial-{HOST}-{pid}-"
+
+
 def sweep_stale_partials(parent: Path) -> tuple[Path, ...]:
     """Remove the staging folders in ``parent`` whose writing process no longer exists; returns them.
 
-    A staging folder of a live process (this one included) is never touched, nor one whose name carries no
-    pid. POSIX only (``os.kill(pid, 0)`` probes without signalling; on Windows it would terminate).
+    A staging folder of a live process (this one included), of another host, or whose name carries no pid
+    is never touched. POSIX only (``os.kill(pid, 0)`` probes without signalling; on Windows it terminates).
     """
     if os.name != "posix" or not Path(parent).is_dir():
         return ()
     swept = []
     for entry in Path(parent).iterdir():
         match = _PARTIAL_NAME.match(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink() and not _process_exists(int(match.group(1))):
+        if (match and match["host"] == HOST and entry.is_dir() and not entry.is_symlink()
+                and not _process_exists(int(match["pid"]))):
             shutil.rmtree(entry, ignore_errors=True)
             swept.append(entry)
     return tuple(sorted(swept))
