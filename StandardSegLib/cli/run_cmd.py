@@ -25,7 +25,8 @@ def add_bundle_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing bundle (the old one is kept as DIR.previous-<timestamp>)")
     parser.add_argument("--deidentify", action="store_true",
-                        help="drop patient identifiers and replace UIDs by salted hashes in every output file")
+                        help="drop patient identifiers and input paths, replace UIDs by salted hashes and shift dates "
+                        "(intervals kept) in every output file")
 
 
 def print_bundle(result: "BundleResult") -> None:
