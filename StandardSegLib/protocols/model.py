@@ -161,6 +161,11 @@ class Protocol:
         return thaw(self.document["longitudinal"]["must_match"])
 
     @property
+    def longitudinal_blocking(self) -> list[str]:
+        """The must-match keywords whose difference blocks a longitudinal comparison (default none)."""
+        return thaw(self.document["longitudinal"].get("blocking", []))
+
+    @property
     def phantom(self) -> Optional[dict[str, Any]]:
         """Phantom description (sphere sizes, filling, recovery-coefficient bands), for phantom protocols."""
         return self._section("phantom")

@@ -205,6 +205,11 @@ def _dicom_list_problems(document: Mapping[str, Any]) -> Iterator[str]:
         problem = _dicom_keyword_problem(f"longitudinal.must_match[{index}]", keyword)
         if problem:
             yield problem
+    must_match = document["longitudinal"]["must_match"]
+    for index, keyword in enumerate(document["longitudinal"].get("blocking", ())):
+        if keyword not in must_match:
+            yield (f"longitudinal.blocking[{index}]: expected one of the must_match keys "
+                   f"({', '.join(must_match)}), found {keyword!r}")
 
 
 def _input_problems(document: Mapping[str, Any]) -> Iterator[str]:
