@@ -129,6 +129,7 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         raise InputError(_empty_message(method, image, seed_indices, output, units, voi))
     flags = plausibility_flags(image, voi, mask, values=voi.crop(image), units=units, thresholds=output.thresholds,
                                max_volume_ml=max_volume, capped=capped, hot=run.hot,
+                               roi=voi.crop(bound.mask) if bound else None,
                                blocking=frozenset(rules.get("blocking_flags", ())))
     blocking = [flag for flag in flags if flag.blocking]
     if blocking:

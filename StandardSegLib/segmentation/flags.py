@@ -11,8 +11,8 @@ the result into a refusal (``InputError``) instead.
 Codes (shared by every front end; never rename one):
 
 - ``volume_above_max``: the segment is larger than the protocol's ``max_lesion_volume_ml``;
-- ``touches_voi_border``: the segment reaches a face of the VOI that is not the image border (the VOI
-  could not grow further: it hit the lesion ROI or the size cap);
+- ``touches_voi_border``: the segment reaches a face of the VOI that is not the image border, or the surface
+  of the lesion ROI (the VOI could not grow further: it is the lesion ROI, or it hit the size cap);
 - ``touches_image_border``: the segment reaches the image border (the lesion may continue outside);
 - ``threshold_outside_value_range``: a threshold lies outside the VOI's value range, so it keeps all or
   nothing of the image it was meant to split;

@@ -27,11 +27,13 @@ _FACES = ("x-", "x+", "y-", "y+", "z-", "z+")
 
 def plausibility_flags(image: sitk.Image, voi: "VOI", crop_mask: sitk.Image, *, values: sitk.Image, units: str,
                        thresholds: Mapping[str, float], max_volume_ml: Optional[float], capped: bool,
-                       hot: Optional["HotRegion"], blocking: frozenset[str] = frozenset()) -> tuple[SegmentFlag, ...]:
+                       hot: Optional["HotRegion"], roi: Optional[sitk.Image] = None,
+                       blocking: frozenset[str] = frozenset()) -> tuple[SegmentFlag, ...]:
     """The flags of ``crop_mask`` (uint8 on the ``voi`` crop of ``image``; ``values`` is the crop's image).
 
     ``capped``: the adaptive VOI wanted to grow past its cap (or the result outgrew the maximum volume and
-    growth was stopped); ``hot``: the seed's hot region (PET methods) or None.
+    growth was stopped); ``hot``: the seed's hot region (PET methods) or None; ``roi``: the lesion ROI on the
+    crop (a segment reaching its surface inside the image is cut by it, like one reaching a VOI face).
     """
     array = sitk.GetArrayViewFromImage(crop_mask) != 0
     count = int(np.count_nonzero(array))
@@ -50,6 +52,9 @@ def plausibility_flags(image: sitk.Image, voi: "VOI", crop_mask: sitk.Image, *, 
     if voi_faces:
         found.append((TOUCHES_VOI_BORDER, f"the segment reaches the VOI face(s) {', '.join(voi_faces)} ({where}); "
                                           "the lesion may continue outside the VOI"))
+    elif roi is not None and _reaches_outside(array, sitk.GetArrayViewFromImage(roi) == 0):
+        found.append((TOUCHES_VOI_BORDER, "the segment reaches the surface of the lesion ROI; the lesion may "
+                                          "continue outside it"))
     border = [face for face in touched if face in image_faces]
     if border:
         found.append((TOUCHES_IMAGE_BORDER, f"the segment reaches the image border at face(s) {', '.join(border)}; "
@@ -79,6 +84,17 @@ def _touched_faces(array: np.ndarray) -> list[str]:
         last = np.take(array, array.shape[numpy_axis] - 1, axis=numpy_axis).any()
         faces += [_FACES[2 * axis]] * bool(first) + [_FACES[2 * axis + 1]] * bool(last)
     return faces
+
+
+def _reaches_outside(array: np.ndarray, outside: np.ndarray) -> bool:
+    """Does a mask voxel have a face neighbour in ``outside`` (voxels of the crop outside the ROI)?"""
+    for axis in range(3):
+        low = [slice(None)] * 3
+        high = [slice(None)] * 3
+        low[axis], high[axis] = slice(None, -1), slice(1, None)
+        if (array[tuple(low)] & outside[tuple(high)]).any() or (array[tuple(high)] & outside[tuple(low)]).any():
+            return True
+    return False
 
 
 def _image_faces(voi: "VOI", image: sitk.Image) -> set[str]:
