@@ -111,3 +111,25 @@ def test_existing_bundle_is_not_overwritten(analysis, reference, capsys):
     status = main(["phantom", str(NEMA), "--sphere-to-background", "10", "-o", str(folder)])
     assert status != 0 and "exists" in capsys.readouterr().err
     assert (folder / "phantom.json").read_bytes() == before
+
+
+def test_a_patient_pet_is_refused_in_one_line(tmp_path, capsys):
+    """Real STS_001 PET: its six hottest regions are not on one plane and one 57.2 mm circle."""
+    patient = Path(__file__).parent / "Data" / "real" / "sts" / "STS_001" / "PET" / "image"
+    assert main(["phantom", str(patient), "-o", str(tmp_path / "bundle")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("standardseg: error: phantom image:") and "not an IEC sphere set" in error
+    assert "\n" not in error and not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--sphere-activity", "20000"], "go together"),
+    (["--sphere-activity", "100", "--background-activity", "2000"], "sphere activity > background"),
+    (["--sphere-to-background", "0.5"], "must be > 1"),
+    (["--filter-fwhm", "-1"], "--filter-fwhm must be > 0"),
+    (["--protocol", "fdg-pet-ct-oncology"], "describes no phantom"),
+])
+def test_bad_arguments_are_one_line_errors(arguments, message, tmp_path, capsys):
+    assert main(["phantom", str(NEMA), *arguments, "-o", str(tmp_path / "bundle")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error and not (tmp_path / "bundle").exists()

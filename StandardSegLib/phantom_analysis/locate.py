@@ -12,7 +12,8 @@ slices are: every step works in millimetres on the image's own geometry.
    radius + 6 mm around the coarse centre, iterated; its standard error follows from the background noise
    (``centre_sd_mm``). The IEC phantom's spheres lie in one transverse plane on one circle (57.2 mm radius):
    the distance of each centre from the best plane and circle through all six is the geometric check. A centre
-   is ``uncertain`` when its standard error exceeds 1 mm or it lies more than 2 mm off that plane or circle.
+   is ``uncertain`` when its standard error exceeds 1 mm or it lies more than 2 mm off that plane or circle;
+   beyond 8 mm, or a circle radius more than 6 mm from 57.2 mm, the image is refused as not an IEC phantom.
 4. Lung insert: the largest cold (< 50 % background) region enclosed by the phantom in the sphere plane.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
+from StandardSegLib.phantom.geometry import IEC_SPHERE_RING_RADIUS_MM
 
 Point = tuple[float, float, float]
 #: Relative threshold over background for the hot regions (pynemaiqpet uses 0.25; 0.15 keeps the 10 mm sphere
@@ -35,6 +37,9 @@ SMOOTHING_FWHM_MM = 4.0
 CENTROID_MARGIN_MM = 6.0
 UNCERTAIN_SD_MM = 1.0
 UNCERTAIN_OFFSET_MM = 2.0
+#: Beyond these the hot regions are not an IEC sphere set (a patient, another phantom): refused, not analysed.
+REFUSAL_OFFSET_MM = 8.0
+REFUSAL_RING_RADIUS_MM = 6.0
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
@@ -128,6 +133,7 @@ def locate_phantom(image: sitk.Image, diameters_mm: Sequence[float]) -> PhantomL
         errors.append(error)
     centres_array = np.array(centres)
     normal, ring_centre, ring_radius, plane_offsets, ring_offsets = _plane_and_ring(centres_array)
+    _check_iec_geometry(ordered, ring_radius, plane_offsets, ring_offsets)
     spheres, warnings = [], []
     for diameter, centre, error, plane, ring in zip(ordered, centres, errors, plane_offsets, ring_offsets):
         uncertain = error > UNCERTAIN_SD_MM or plane > UNCERTAIN_OFFSET_MM or ring > UNCERTAIN_OFFSET_MM
@@ -184,6 +190,18 @@ def _plane_and_ring(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, float,
     radius = float(np.sqrt(c + cu ** 2 + cv ** 2))
     ring_offsets = np.abs(np.hypot(u - cu, v - cv) - radius)
     return normal, mean + cu * axes[0] + cv * axes[1], radius, plane_offsets, ring_offsets
+
+
+def _check_iec_geometry(diameters: Sequence[float], ring_radius: float, plane_offsets: np.ndarray,
+                        ring_offsets: np.ndarray) -> None:
+    worst = int(np.argmax(np.maximum(plane_offsets, ring_offsets)))
+    if (max(plane_offsets[worst], ring_offsets[worst]) > REFUSAL_OFFSET_MM
+            or abs(ring_radius - IEC_SPHERE_RING_RADIUS_MM) > REFUSAL_RING_RADIUS_MM):
+        raise InputError(
+            f"phantom image: the {len(diameters)} hottest regions are not an IEC sphere set (expected one plane and "
+            f"one circle of radius {IEC_SPHERE_RING_RADIUS_MM:g} mm; found radius {ring_radius:.1f} mm, the "
+            f"{diameters[worst]:g} mm candidate {plane_offsets[worst]:.1f} mm off the plane and "
+            f"{ring_offsets[worst]:.1f} mm off the circle)")
 
 
 def _lung_centre(image: sitk.Image, detection: np.ndarray, background: float,
