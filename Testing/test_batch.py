@@ -227,10 +227,13 @@ def test_csv_manifest_one_row_per_lesion(tmp_path, synthetic_study_files):
         "case,image,protocol,operator,lesion,seed,mask,roi\n"
         f"p1,{image},fdg-pet-ct-oncology,{OPERATOR},l1,1;2,,\n"
         f"p1,other,fdg-pet-ct-oncology,{OPERATOR},l2,1;2;3,,\n"
-        f"p2,{image},fdg-pet-ct-oncology,{OPERATOR},l1,,,GTV\n", encoding="utf-8")
+        f"p2,{image},fdg-pet-ct-oncology,{OPERATOR},l1,,,GTV\n"
+        f"p3,{image},fdg-pet-ct-oncology,{OPERATOR},l1,1;2;x,,\n", encoding="utf-8")
     with pytest.raises(InputError) as raised:
         read_manifest(path)
     message = str(raised.value)
+    assert "3 bad item(s)" in message
+    assert "case 'p3' (line 5): line 5: column seed: expected 'x;y;z' in LPS mm, found '1;2;x'" in message
     assert "case 'p1' (line 2, 3): column image: expected one value for the whole case" in message
     assert "case 'p2' (line 4): line 4: column roi: expected an RTSTRUCT file in column mask" in message
     rtstruct = (STS / "STS_002" / "PET" / "mask" / "RS.dcm").as_posix()

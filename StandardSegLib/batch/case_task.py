@@ -13,7 +13,6 @@ allowed-failures`` times, 3 by default) before it reports ``KilledWorker``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
@@ -83,11 +82,10 @@ def run_case(case: "BatchCase", out_dir: Path) -> CaseResult:
 
 
 def _run(case: "BatchCase", target: Path, out_dir: Path, overwrite: bool) -> tuple[str, Optional[str]]:
-    from StandardSegLib.report.bundle import REPORT_JSON
-    from StandardSegLib.session import run_session
+    from StandardSegLib.session import bundle_failures, run_session
 
     result = run_session(case.session, target, overwrite=overwrite, progress=_exit_hook(case.case_id, out_dir))
-    failures = json.loads((result.path / REPORT_JSON).read_text(encoding="utf-8")).get("failures", [])
+    failures = bundle_failures(result.path)
     if not failures:
         return DONE, None
     return PARTIAL, "; ".join(f"lesion {item['name']} ({item['stage']}): {item['reason']}" for item in failures)

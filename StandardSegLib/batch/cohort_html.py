@@ -10,11 +10,11 @@ report's presentation helpers (``report.presentation``) so it reads like the les
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Hashable, Iterable, Mapping, Optional, Sequence
 
 from StandardSegLib.batch.case_task import DONE, FAILED, PARTIAL, SKIPPED
 from StandardSegLib.batch.cohort import CaseReport
-from StandardSegLib.batch.cohort_qc import modified_z_outliers, scanner_mix, summary
+from StandardSegLib.batch.cohort_qc import Outlier, modified_z_outliers, scanner_mix, summary
 from StandardSegLib.report.presentation import (Markup, definition_list, details, escape, flag_list, format_number,
                                                 html_page, table, unit_text, verdict_badge)
 
@@ -115,7 +115,7 @@ def _series(rows: Iterable[Row]) -> dict[tuple[str, str], dict[tuple[str, ...], 
 
 
 def _distributions(series: Mapping[tuple[str, str], Mapping[tuple[str, ...], float]],
-                   outliers: Mapping[tuple[str, str], Sequence[Any]]) -> Markup:
+                   outliers: Mapping[tuple[str, str], Sequence[Outlier]]) -> Markup:
     if not series:
         return Markup("<p>No measurements.</p>")
     rows = []
@@ -147,7 +147,7 @@ def _features(rows: Iterable[Row]) -> Markup:
     return details(f"Radiomics features ({len(values)}): distributions", body)
 
 
-def _outliers(outliers: Mapping[tuple[str, str], Sequence[Any]]) -> Markup:
+def _outliers(outliers: Mapping[tuple[str, str], Sequence[Outlier]]) -> Markup:
     rows = [(" / ".join(item.key), measure, format_number(item.value, unit), format_number(item.median, unit),
              unit_text(unit), f"{item.modified_z:+.1f}")
             for (measure, unit), found in outliers.items() for item in found]
@@ -180,7 +180,7 @@ def _provenance(provenance: Mapping[str, Any]) -> Markup:
     ])
 
 
-def _strip_plot(values: Mapping[tuple[str, ...], float], marked: set, unit: Optional[str],
+def _strip_plot(values: Mapping[tuple[str, ...], float], marked: set[Hashable], unit: Optional[str],
                 width: int = 320, height: int = 44) -> Markup:
     """Inline SVG: one dot per lesion on a linear axis from min to max, outliers red; hover shows case/lesion."""
     if not values:

@@ -22,7 +22,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 import yaml
 
@@ -83,7 +83,7 @@ def read_manifest(path: str | Path, library: Optional["ProtocolLibrary"] = None)
 
 
 # An item is (where it is, for messages; a function building the case), so parsing errors are collected too.
-_Item = tuple[str, Any]
+_Item = tuple[str, Callable[[], BatchCase]]
 
 
 def _yaml_items(path: Path) -> Iterator[_Item]:
@@ -184,14 +184,13 @@ def _mask_entry(path: str, roi: Optional[str]) -> Any:
 
 
 def _seed(line: int, text: str) -> list[float]:
-    parts = text.split(";")
+    """``x;y;z`` (";" because "," separates the CSV's columns) as the point ``roi.parse_point`` reads."""
+    from StandardSegLib.roi import parse_point
+
     try:
-        values = [float(part) for part in parts]
-    except ValueError:
-        values = []
-    if len(values) != 3:
-        raise InputError(f"line {line}: column seed: expected 'x;y;z' in LPS mm, found '{text}'")
-    return values
+        return list(parse_point(text.replace(";", ",")))
+    except InputError:
+        raise InputError(f"line {line}: column seed: expected 'x;y;z' in LPS mm, found '{text}'") from None
 
 
 def _case_id(value: Any) -> str:

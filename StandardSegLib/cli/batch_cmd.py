@@ -15,9 +15,6 @@ from pathlib import Path
 
 from StandardSegLib.cli.progress_bar import TerminalProgress
 
-#: Exit status when the batch finished but a case or a lesion failed (as ``run``'s partial result).
-PARTIAL_EXIT = 4
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -47,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from StandardSegLib.batch import ClusterSpec, read_manifest, run_batch, write_batch_outputs
+    from StandardSegLib.session import PARTIAL_EXIT_STATUS
 
     manifest = Path(args.manifest)
     cases = read_manifest(manifest)
@@ -61,4 +59,4 @@ def run(args: argparse.Namespace) -> int:
         if result.status in ("failed", "partial"):
             print(f"  {result.case_id} {result.status}: {result.reason}")
     print(batch.out_dir)
-    return 0 if batch.complete else PARTIAL_EXIT
+    return 0 if batch.complete else PARTIAL_EXIT_STATUS
