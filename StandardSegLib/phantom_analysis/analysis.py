@@ -107,6 +107,12 @@ def analyse_phantom(loaded: "LoadedImage", protocol: "Protocol", *, activity: Ac
                         for result, located in zip(spheres, location.spheres)]
     calibration = calibrate(image, location.spheres, protocol=protocol, verdict=verdict, units=units,
                             background=reference)
+    contrast = calibration.document["pet_contrast"]
+    for name in ("a", "b"):
+        if not contrast[f"{name}_standard_error"] < abs(contrast[name]):
+            warnings.append(f"calibration: pet-contrast {name} = {contrast[name]:.3g} is not determined by this scan "
+                            f"(standard error {contrast[f'{name}_standard_error']:.3g}); do not use the trial "
+                            "protocol's coefficients without more data")
     digest = scan_sha256(loaded)
     when = today or dt.date.today()
     trial = trial_protocol(protocol, calibration, scan_sha256=digest, when=when)
