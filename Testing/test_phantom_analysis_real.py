@@ -42,7 +42,8 @@ def reference():
         fits, table = nema_wb.fit_WB_NEMA_sphere_profiles(volume, spacing, sameSignal=True, Rfix=RADII_MM, dfix=1.5)
         boxes = nema_wb.NEMASubvols(volume, spacing, margin=9.0, bgSignal=table["background_mean"].values[0])
     centres = [image.TransformContinuousIndexToPhysicalPoint(
-        (np.array([part.start for part in box]) + fit.sphere_center / spacing).tolist()) for fit, box in zip(fits, boxes)]
+        (np.array([part.start for part in box]) + fit.sphere_center / spacing).tolist())
+        for fit, box in zip(fits, boxes)]
     return {"signal": float(table["signal"].values[0]), "background": float(table["background_mean"].values[0]),
             "max": table["max"].values, "mean_a50": table["mean_a50"].values, "centres": np.array(centres)}
 

@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     print("sphere  RCmax  RCpeak  RC_A50  " + "  ".join(version for version in document["earl"]["overall"]))
     for sphere in document["spheres"]:
         verdicts = "  ".join(f"{sphere[version.lower()]['verdict']:>5}" for version in document["earl"]["overall"])
-        print(f"{sphere['diameter_mm']:4g} mm {sphere['rc_max']:6.3f} {sphere['rc_peak']:6.3f} {sphere['rc_a50']:7.3f}  "
-              f"{verdicts}")
+        print(f"{sphere['diameter_mm']:4g} mm {sphere['rc_max']:6.3f} {sphere['rc_peak']:6.3f} "
+              f"{sphere['rc_a50']:7.3f}  {verdicts}")
     print("overall: " + ", ".join(f"{v} {r}" for v, r in document["earl"]["overall"].items()))
     calibration = document["calibration"]
     print(f"calibration: {calibration['percent_of_max']['value']:.1f} % of max; pet-contrast a = "

@@ -103,6 +103,8 @@ def analyse_phantom(loaded: "LoadedImage", protocol: "Protocol", *, activity: Ac
     order = {d: i for i, d in enumerate(diameters)}
     spheres = tuple(measure_sphere(image, sphere, protocol=protocol, verdict=verdict, units=units,
                                    background=reference) for sphere in location.spheres)
+    warnings += [f"{result.diameter_mm:g} mm sphere: {reason}" for result in spheres
+                 for reason in result.refusals.values()]
     sphere_documents = [_sphere_document(result, located, true, bands, order[result.diameter_mm])
                         for result, located in zip(spheres, location.spheres)]
     calibration = calibrate(image, location.spheres, protocol=protocol, verdict=verdict, units=units,

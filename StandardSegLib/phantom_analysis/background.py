@@ -98,11 +98,14 @@ def _roi_centres(image: sitk.Image, location: PhantomLocation, points: np.ndarra
     radius = ROI_DIAMETER_MM / 2.0
     keep = depth >= radius + CLEARANCE_MM
     xy = points[..., :2]
+
+    def distance(centre: Sequence[float]) -> np.ndarray:
+        return np.hypot(xy[..., 0] - centre[0], xy[..., 1] - centre[1])
+
     for sphere in location.spheres:
-        keep &= np.hypot(*(xy - sphere.centre_lps[:2]).transpose(2, 0, 1)) >= sphere.diameter_mm / 2 + radius + CLEARANCE_MM
+        keep &= distance(sphere.centre_lps) >= sphere.diameter_mm / 2 + radius + CLEARANCE_MM
     if location.lung_centre_lps is not None:
-        reach = LUNG_INSERT_DIAMETER_MM / 2 + radius + CLEARANCE_MM
-        keep &= np.hypot(*(xy - location.lung_centre_lps[:2]).transpose(2, 0, 1)) >= reach
+        keep &= distance(location.lung_centre_lps) >= LUNG_INSERT_DIAMETER_MM / 2 + radius + CLEARANCE_MM
     step = max(1, int(round(GRID_STEP_MM / image.GetSpacing()[0])))
     grid = np.zeros_like(keep)
     grid[::step, ::step] = True

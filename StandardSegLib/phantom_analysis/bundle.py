@@ -98,7 +98,8 @@ def rc_plot_svg(document: dict, bands: dict, diameters: Sequence[float]) -> str:
     for key, shift, colour in (("rc_max", -0.6, "#d62728"), ("rc_a50", 0.6, "#1f77b4")):
         for sphere in document["spheres"]:
             parts.append(f'<circle cx="{x(sphere["diameter_mm"] + shift):.1f}" cy="{y(sphere[key]):.1f}" r="4" '
-                         f'fill="{colour}"><title>{sphere["diameter_mm"]:g} mm {key} {sphere[key]:.3f}</title></circle>')
+                         f'fill="{colour}"><title>{sphere["diameter_mm"]:g} mm {key} {sphere[key]:.3f}</title>'
+                         '</circle>')
     axis = height - bottom
     parts.append(f'<line x1="{left}" y1="{axis}" x2="{width - 10}" y2="{axis}" stroke="black"/>'
                  f'<line x1="{left}" y1="{top}" x2="{left}" y2="{axis}" stroke="black"/>')
@@ -127,13 +128,14 @@ def phantom_html(analysis: "PhantomAnalysis", document: dict) -> str:
                                 f"{true['detail']})"),
                                ("Background mean / CoV", f"{format_number(document['background']['mean'])} {units} / "
                                 f"{format_number(100 * document['background']['cov'], '%')} %"),
-                               ("Lung residual", f"{format_number(document['background']['lung_residual_pct'], '%')} %"),
+                               ("Lung residual",
+                                f"{format_number(document['background']['lung_residual_pct'], '%')} %"),
                                ("Protocol", f"{document['protocol']['id']} v{document['protocol']['version']}")]),
             "<h2>Recovery coefficients</h2>", rc_plot_svg(document, bands, phantom["sphere_inner_diameters_mm"]),
             f'<p class="muted">EARL bands: {escape(document["earl"]["source"])}</p>']
     versions = [key for key in ("earl1", "earl2") if key in document["spheres"][0]]
     rows = [[f"{s['diameter_mm']:g}", *(format_number(s[k]) for k in ("rc_max", "rc_peak", "rc_a50")),
-             *(s[v]["verdict"] for v in versions), format_number(s["centre_sd_mm"], "mm")]
+             *(s[v]["verdict"] for v in versions), format_number(s["centre_sd_mm"])]
             for s in document["spheres"]]
     body.append(table(["sphere (mm)", "RCmax", "RCpeak", "RC_A50", *(v.upper() for v in versions),
                        "centre SE (mm)"], rows, caption="Recovery coefficients and EARL verdicts"))

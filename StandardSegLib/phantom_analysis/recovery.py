@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -48,7 +48,7 @@ class SphereRecovery:
     mean_a50: float
     a50_mask: sitk.Image  # on the grid of the sphere's crop (``sphere_crop``)
     methods: dict[str, dict[str, Any]]
-    flags: dict[str, list[str]]
+    refusals: dict[str, str]  # method -> the one-line reason segment gave
 
 
 def true_volume_ml(diameter_mm: float) -> float:
@@ -75,8 +75,7 @@ def sphere_voi(sphere: "LocatedSphere") -> SphereROI:
 
 
 def measure_sphere(image: sitk.Image, sphere: "LocatedSphere", *, protocol: "Protocol", verdict: "GateVerdict",
-                   units: str, background: "ReferenceMeasurement",
-                   parameters: Mapping[str, Mapping[str, Any]] = {}) -> SphereRecovery:
+                   units: str, background: "ReferenceMeasurement") -> SphereRecovery:
     """Max, peak, A50 mean and every allowed method's volume and mean for one sphere (values in ``units``)."""
     voi = sphere_voi(sphere)
     image = sphere_crop(image, sphere)
@@ -84,30 +83,28 @@ def measure_sphere(image: sitk.Image, sphere: "LocatedSphere", *, protocol: "Pro
     statistics = region_statistics(image, region, units=units, with_peak=True,
                                    mask_name=f"the {sphere.diameter_mm:g} mm sphere VOI")
     seed = hottest_voxel(image, region)
-    methods, flags, a50_mask, mean_a50 = {}, {}, None, math.nan
+    methods, refusals, a50_mask, mean_a50 = {}, {}, None, math.nan
     names = [name for name in protocol.segmentation_methods if name != "manual"]
     if A50_METHOD not in names:
         names.append(A50_METHOD)
     for name in names:
         try:
             result = segment(image, protocol=protocol, verdict=verdict, method=name, units=units,
-                             seeds_lps=[seed], roi=voi, background=background,
-                             parameters=dict(parameters.get(name, {})))
+                             seeds_lps=[seed], roi=voi, background=background)
         except InputError as error:
-            flags[name] = [f"refused: {error}"]
+            refusals[name] = str(error)
             continue
         inside = sitk.GetArrayViewFromImage(result.mask) > 0
         mean = float(sitk.GetArrayViewFromImage(image)[inside].astype(np.float64).mean())
         volume = result.provenance.volume_mm3 / 1000.0
-        flags[name] = [flag.code for flag in result.provenance.flags]
         methods[name] = {"volume_ml": volume,
                          "volume_error_pct": 100.0 * (volume / true_volume_ml(sphere.diameter_mm) - 1.0),
                          "mean": mean, "threshold": result.provenance.thresholds.get("lower"),
-                         "flags": flags[name]}
+                         "flags": [flag.code for flag in result.provenance.flags]}
         if name == A50_METHOD:
             a50_mask, mean_a50 = result.mask, mean
     if a50_mask is None:
         raise InputError(f"phantom: the A50 segment of the {sphere.diameter_mm:g} mm sphere failed "
-                         f"({'; '.join(flags.get(A50_METHOD, ['no result']))})")
+                         f"({refusals.get(A50_METHOD, 'no result')})")
     return SphereRecovery(sphere.diameter_mm, sphere.centre_lps, statistics.max, seed, float(statistics.peak), mean_a50,
-                          a50_mask, {name: values for name, values in methods.items()}, flags)
+                          a50_mask, methods, refusals)
