@@ -118,7 +118,8 @@ def demo_session(study: SyntheticStudy, study_files: StudyFiles, base_dir: Path)
 
     ROIs follow the protocol: the liver reference sphere (PERCIST 30 mm) and a lesion sphere on the largest
     NEMA sphere. Each sphere is a lesion segmented with the protocol's default method, seeded at its hottest
-    voxel - where a reader clicks. Radiomics use the protocol's pyradiomics settings.
+    voxel - where a reader clicks. Radiomics use the protocol's pyradiomics settings. The study's CT is the
+    anatomy under the PET in the report's figures.
     """
     from StandardSegLib.session import LesionJob, RoiSpec, Session
 
@@ -131,6 +132,7 @@ def demo_session(study: SyntheticStudy, study_files: StudyFiles, base_dir: Path)
         for sphere in layout.spheres)
     registry = (study_files.root / DEMO_REGISTRY_NAME).relative_to(base_dir).as_posix()
     return Session(base_dir=base_dir, image=study_files.pet_dicom[0].parent.relative_to(base_dir).as_posix(),
+                   anatomy=study_files.ct_dicom[0].parent.relative_to(base_dir).as_posix(),
                    protocol_id=DEMO_PROTOCOL_ID, operator=DEMO_OPERATOR, registry=registry, lesions=lesions,
                    lesion_roi=RoiSpec(sphere=(*largest.centre_lps_mm, largest.diameter_mm)),
                    background_roi=RoiSpec(sphere=(*liver.centre_lps_mm, liver.diameter_mm)))

@@ -132,6 +132,8 @@ class Session:
     operator: str
     lesions: tuple[LesionJob, ...]
     series_uid: Optional[str] = None
+    anatomy: Optional[str] = None  # a CT/MR of the same frame of reference, shown under the image in the report
+    anatomy_series_uid: Optional[str] = None
     protocol_version: Optional[str] = None
     protocol_sha256: Optional[str] = None
     registry: Optional[str] = None
@@ -178,6 +180,8 @@ class Session:
         rois = document.get("rois", {})
         return cls(
             base_dir=Path(base_dir), image=document["image"]["path"], series_uid=document["image"].get("series_uid"),
+            anatomy=document.get("anatomy", {}).get("path"),
+            anatomy_series_uid=document.get("anatomy", {}).get("series_uid"),
             protocol_id=document["protocol"]["id"], protocol_version=document["protocol"].get("version"),
             protocol_sha256=document["protocol"].get("sha256"), operator=document["operator"]["name"],
             registry=document["operator"].get("registry"),
@@ -203,6 +207,9 @@ class Session:
                                                           ("sha256", self.protocol_sha256)) if value}},
             "operator": {"name": self.operator, **({"registry": paths(self.registry)} if self.registry else {})},
         }
+        if self.anatomy:
+            document["anatomy"] = {"path": paths(self.anatomy),
+                                   **({"series_uid": self.anatomy_series_uid} if self.anatomy_series_uid else {})}
         rois = {role: spec.to_dict(paths) for role, spec in (("lesion", self.lesion_roi),
                                                              ("background", self.background_roi)) if spec}
         if rois:
@@ -308,6 +315,7 @@ class CheckedImage:
     values_image: sitk.Image  # SUV for convertible PET, else the stored real-world values
     units: str
     roi_files: tuple[Path, ...] = ()
+    anatomy: Any = None  # LoadedImage of the session's anatomy (CT/MR under a PET in the report), or None
 
 
 #: Exit status of ``run`` / ``report --session`` when the bundle was written but some lesion failed.
@@ -374,14 +382,13 @@ def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None
     """
     from StandardSegLib.gate import evaluate_gate
     from StandardSegLib.imaging import load_image
-    from StandardSegLib.operators import training_status
+    from StandardSegLib.operators import protocol_training_status
     from StandardSegLib.suv import apply_suv
 
     protocol = pinned_protocol(session)
     operator = operator or resolve_operator(session)
-    rule = protocol.operator_training
     day = dt.datetime.fromisoformat(session.created_at).date() if session.created_at else None
-    training = training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
+    training = protocol_training_status(operator, protocol, today=day)
     loaded = loaded or load_image(session.resolve(session.image), series_uid=session.series_uid, progress=progress)
     evaluation = evaluate_gate(protocol, loaded, lesion=_roi_input(session, loaded, session.lesion_roi, "lesion"),
                                background=_roi_input(session, loaded, session.background_roi, "background"),
@@ -396,7 +403,22 @@ def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None
     roi_files = tuple(session.resolve(spec.mask) for spec in (session.lesion_roi, session.background_roi)
                       if spec is not None and spec.mask)
     return CheckedImage(loaded=loaded, protocol=protocol, gate=evaluation, operator=operator, training=training,
-                        values_image=values_image, units=units, roi_files=roi_files)
+                        values_image=values_image, units=units, roi_files=roi_files,
+                        anatomy=load_anatomy(session, loaded, progress) if session.anatomy else None)
+
+
+def load_anatomy(session: Session, loaded: Any, progress: Optional[ProgressCallback] = None) -> Any:
+    """The session's anatomical image (``anatomy``: a CT or MR shown in grey under a PET in report.html; never
+    measured). Another FrameOfReferenceUID than the image's is refused: the fusion would put the lesion on the
+    wrong anatomy. Without one on either side (NRRD, NIfTI) the physical coordinates are trusted."""
+    from StandardSegLib.imaging import load_image
+
+    anatomy = load_image(session.resolve(session.anatomy), series_uid=session.anatomy_series_uid, progress=progress)
+    ours, theirs = loaded.record.frame_of_reference_uid, anatomy.record.frame_of_reference_uid
+    if ours and theirs and ours != theirs:
+        raise InputError(f"anatomy {session.anatomy}: expected the image's frame of reference (FrameOfReferenceUID "
+                         "(0020,0052)), found another one; give a CT or MR acquired with this image")
+    return anatomy
 
 
 def _roi_input(session: Session, loaded: Any, spec: Optional[RoiSpec], role: str) -> Any:
@@ -519,7 +541,8 @@ def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequ
 
     masks = (session.resolve(path) for lesion in session.lesions
              for path in (lesion.mask, lesion.seeds_mask, lesion.voi and lesion.voi.mask) if path)
-    read = (*checked.loaded.source_files, *checked.roi_files, *masks, *extra_inputs)
+    anatomy = checked.anatomy.source_files if checked.anatomy is not None else ()
+    read = (*checked.loaded.source_files, *anatomy, *checked.roi_files, *masks, *extra_inputs)
     files = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in read)
     return dataclasses.replace(
         session, protocol_version=checked.protocol.version, protocol_sha256=checked.protocol.content_sha256,
@@ -538,6 +561,7 @@ def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequ
     recorded: ``{"preset": organ, "deviations": [...]}`` (Slicer's guided session).
     """
     from StandardSegLib.report import ReportInputs
+    from StandardSegLib.report.inputs import Anatomy
 
     names = {path: _relative(path, Path(relative_to).absolute()) for path in session.inputs}
     display = display or {}
@@ -547,7 +571,9 @@ def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequ
         input_sha256={names[path]: digest for path, digest in session.inputs.items()},
         started_at=started_at, operator=checked.operator, training=checked.training,
         window_deviations=tuple(display.get("deviations", ())), window_preset_organ=display.get("preset"),
-        context=to_jsonable(dict(context or {})), failures=tuple(failures))
+        context=to_jsonable(dict(context or {})), failures=tuple(failures),
+        anatomy=(Anatomy(checked.anatomy.image, checked.anatomy.record.modality or "unknown")
+                 if checked.anatomy is not None else None))
 
 
 def write_session_bundle(session: Session, checked: CheckedImage, lesions: Sequence[Any], target: str | os.PathLike,
@@ -580,7 +606,7 @@ def _deidentified_session(session: Session) -> dict[str, Any]:
     from StandardSegLib.report.deidentify import REMOVED, pseudonymous_path
 
     names = {path: pseudonymous_path(digest) for path, digest in session.inputs.items()}
-    stored = dataclasses.replace(session, series_uid=None, deidentify=True)
+    stored = dataclasses.replace(session, series_uid=None, anatomy_series_uid=None, deidentify=True)
     return stored.to_dict(paths=lambda text: names.get(str(session.resolve(text)), REMOVED))
 
 

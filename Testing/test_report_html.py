@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -20,12 +19,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from real_sts import STS
 
 from StandardSegLib.demo import DEMO_STEPS, report_inputs, run_demo
+from StandardSegLib.errors import InputError
 from StandardSegLib.imaging import load_image
 from StandardSegLib.report import write_report_bundle
 from StandardSegLib.report.html import report_html
-from StandardSegLib.report.inputs import Anatomy
+from StandardSegLib.session import Session, load_anatomy
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 #: The precision the issue asks for, stated here independently of the presentation module:
@@ -37,7 +38,8 @@ DECIMALS = {"measurements.volume_voxels_mm3/1000": 2, "measurements.uptake.suv_m
 #: measurements.csv measure for each data-key (and the factor from the CSV unit to the page's unit).
 CSV_MEASURES = {"measurements.volume_voxels_mm3/1000": ("volume_voxels", 1e-3),
                 "measurements.uptake.suv_max": ("suv_max", 1.0), "measurements.uptake.suv_peak": ("suv_peak", 1.0),
-                "measurements.uptake.suv_mean": ("suv_mean", 1.0), "measurements.uptake.tlg_suv_ml": ("tlg_suv_ml", 1.0),
+                "measurements.uptake.suv_mean": ("suv_mean", 1.0),
+                "measurements.uptake.tlg_suv_ml": ("tlg_suv_ml", 1.0),
                 "reference_ratios.max_ratio": ("max_ratio_to_liver", 1.0),
                 "measurements.axial.long_axis_mm": ("axial_long_axis", 1.0),
                 "measurements.axial.short_axis_mm": ("axial_short_axis", 1.0)}
@@ -45,11 +47,10 @@ CSV_MEASURES = {"measurements.volume_voxels_mm3/1000": ("volume_voxels", 1e-3),
 
 @pytest.fixture(scope="module")
 def demo_bundle(tmp_path_factory):
-    """The demo pipeline's bundle with the study's CT as the anatomy under the PET: (bundle path, inputs)."""
+    """The demo pipeline's bundle (its job names the study's CT as the anatomy under the PET): (path, inputs)."""
     out = tmp_path_factory.mktemp("html")
     context = run_demo(out, seed=0, steps=DEMO_STEPS[:-1])
     inputs = report_inputs(context, dt.datetime.now().astimezone())
-    inputs = dataclasses.replace(inputs, anatomy=Anatomy(load_image(out / "study" / "CT").image, "CT"))
     return write_report_bundle(inputs, out / "bundle").path, inputs
 
 
@@ -108,6 +109,28 @@ def _json_value(segment: dict, key: str) -> float:
     for part in path.split("."):
         value = value[part]
     return value / float(divisor) if divisor else value
+
+
+def test_the_demo_job_fuses_the_pet_over_its_ct(demo_bundle):
+    path, inputs = demo_bundle
+    assert inputs.anatomy is not None and inputs.anatomy.modality == "CT"
+    document = json.loads((path / "report.json").read_text(encoding="utf-8"))
+    page = (path / "report.html").read_text(encoding="utf-8")
+    assert page.count("<figcaption>Axial, fused PT/CT</figcaption>") == len(document["segments"])
+    assert sum("/CT/" in item["path"] for item in document["inputs"]) == 60  # the CT's slices are hashed inputs
+
+
+def test_an_anatomy_of_another_frame_of_reference_is_refused():
+    job = {"schema": "standardseg.session/1", "image": {"path": "STS_001/PET/image"},
+           "anatomy": {"path": "STS_002/CT/image"}, "protocol": {"id": "fdg-pet-ct-msk-sarcoma"},
+           "operator": {"name": "Dr Demo"}, "lesions": [{"name": "tumour", "seeds": [[0, 0, 0]]}]}
+    session = Session.from_dict(job, STS)
+    pet = load_image(STS / "STS_001" / "PET" / "image")
+    with pytest.raises(InputError, match=r"anatomy STS_002/CT/image: expected the image's frame of reference"):
+        load_anatomy(session, pet)
+    same = load_anatomy(Session.from_dict({**job, "anatomy": {"path": "STS_001/CT/image"}}, STS), pet)
+    assert same.record.modality == "CT"
+    assert Session.from_dict(job, STS).to_dict()["anatomy"] == {"path": "STS_002/CT/image"}  # round trip
 
 
 def test_numbers_in_html_and_csv_agree_with_report_json(demo_bundle):
