@@ -20,11 +20,14 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from StandardSegLib.errors import InputError
+
+if TYPE_CHECKING:
+    from StandardSegLib.protocols import Protocol
 
 REGISTRY_FORMAT = "standardseg-operators"
 REGISTRY_VERSION = 1
@@ -38,6 +41,9 @@ class Operator:
     role: str
     trained_on: dt.date
     refreshed_on: tuple[dt.date, ...] = ()
+    #: reader-agreement checks (``standardseg agreement --operator``): operator, protocol, mean_dice,
+    #: min_agreement_dice, verdict, date ...
+    agreement_checks: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def last_training(self) -> dt.date:
@@ -50,6 +56,7 @@ class Operator:
             "role": self.role,
             "trained_on": self.trained_on.isoformat(),
             "refreshed_on": [day.isoformat() for day in self.refreshed_on],
+            "agreement_checks": [dict(check) for check in self.agreement_checks],
         }
 
 
@@ -104,6 +111,28 @@ def training_status(operator: Operator, validity_days: int, on_expiry: str,
                    f"{validity_days} days): a refresher is due ({'blocks' if verdict == 'fail' else 'warning only'})")
     return TrainingStatus(operator.name, operator.last_training, valid_until, days_left, validity_days,
                           on_expiry, verdict, message)
+
+
+def protocol_training_status(operator: Operator, protocol: Protocol,
+                             today: Optional[dt.date] = None) -> TrainingStatus:
+    """The operator's training judged by ``protocol.operator_training``: the validity period, and, when the
+    protocol sets ``min_agreement_dice``, a recorded agreement check for this protocol reaching it (an
+    operator is marked trained only then; without one ``on_expiry`` decides between fail and warn)."""
+    rule = protocol.operator_training
+    status = training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today)
+    required = rule.get("min_agreement_dice")
+    if required is None or status.verdict == "fail":
+        return status
+    passed = [check for check in operator.agreement_checks
+              if check.get("protocol") == protocol.id and check.get("mean_dice", 0.0) >= required]
+    if passed:
+        last = passed[-1]
+        return replace(status, message=f"{status.message}; agreement check of {last.get('date')} passed "
+                                       f"(mean Dice {last['mean_dice']:.3f} >= {required:g})")
+    verdict = "fail" if rule["on_expiry"] == "block" else "warn"
+    return replace(status, verdict=verdict,
+                   message=f"{status.message}; not yet marked trained for {protocol.id}: no agreement check with a "
+                           f"mean Dice >= {required:g} recorded ('standardseg agreement --operator')")
 
 
 def default_registry_path() -> Path:
@@ -169,8 +198,15 @@ class OperatorRegistry:
         if on < operator.trained_on:
             raise InputError(f"refresher date {on.isoformat()} is before {name}'s initial training "
                              f"({operator.trained_on.isoformat()})")
-        updated = Operator(operator.name, operator.role, operator.trained_on,
-                           tuple(sorted({*operator.refreshed_on, on})))
+        updated = replace(operator, refreshed_on=tuple(sorted({*operator.refreshed_on, on})))
+        self.operators[name] = updated
+        self.save()
+        return updated
+
+    def record_agreement_check(self, name: str, check: Mapping[str, Any]) -> Operator:
+        """Append a reader-agreement check (passed or failed: both are history) to ``name``'s record."""
+        operator = self.get(name)
+        updated = replace(operator, agreement_checks=(*operator.agreement_checks, dict(check)))
         self.operators[name] = updated
         self.save()
         return updated
@@ -219,5 +255,13 @@ def _operators_from_document(document: Any, path: Path) -> dict[str, Operator]:
             role=str(entry.get("role", "reader")),
             trained_on=parse_date(entry.get("trained_on"), f"{where}.trained_on"),
             refreshed_on=tuple(parse_date(day, f"{where}.refreshed_on") for day in entry.get("refreshed_on", [])),
+            agreement_checks=tuple(_agreement_checks(entry.get("agreement_checks", []), f"{where}.agreement_checks")),
         )
     return operators
+
+
+def _agreement_checks(checks: Any, where: str) -> list[Mapping[str, Any]]:
+    if not isinstance(checks, list) or not all(isinstance(check, Mapping) and isinstance(check.get("mean_dice"),
+                                                                                     (int, float)) for check in checks):
+        raise InputError(f"{where}: expected a list of checks, each with a numeric 'mean_dice'")
+    return checks

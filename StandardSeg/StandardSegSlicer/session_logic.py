@@ -76,11 +76,10 @@ class GuidedSessionLogic:
 
     def trainingStatus(self, protocolId, operatorName, registry=None):
         """The operator's training judged by the protocol's rule (``TrainingStatus``), before any session."""
-        from StandardSegLib.operators import OperatorRegistry, training_status
+        from StandardSegLib.operators import OperatorRegistry, protocol_training_status
 
-        rule = self.protocol(protocolId).operator_training
         operator = OperatorRegistry.open(registry).get(operatorName)
-        return training_status(operator, int(rule["validity_days"]), rule["on_expiry"])
+        return protocol_training_status(operator, self.protocol(protocolId))
 
     @staticmethod
     def dicomSeries(folder, progress=None):

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from StandardSegLib.errors import InputError
 from StandardSegLib.gate import GateEvaluation, RoiInput, evaluate_gate
 from StandardSegLib.imaging import read_mask_file
-from StandardSegLib.operators import OperatorRegistry, TrainingStatus, training_status
+from StandardSegLib.operators import OperatorRegistry, TrainingStatus, protocol_training_status
 from StandardSegLib.roi import parse_sphere, shape_mask
 
 NEGATIVE_HINT = "write --lesion-sphere=-10,20,5,30 (with '=') when X is negative"
@@ -46,8 +46,7 @@ def training_from_args(args: argparse.Namespace, protocol: Any) -> Optional[Trai
     if not args.operator:
         return None
     operator = OperatorRegistry.open(args.registry).get(args.operator)
-    rule = protocol.operator_training
-    return training_status(operator, int(rule["validity_days"]), rule["on_expiry"])
+    return protocol_training_status(operator, protocol)
 
 
 def gate_from_args(args: argparse.Namespace, protocol: Any, loaded: Any,

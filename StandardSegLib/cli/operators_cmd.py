@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from StandardSegLib.cli.output import print_json, print_table
-from StandardSegLib.operators import Operator, OperatorRegistry, parse_date, training_status
+from StandardSegLib.operators import Operator, OperatorRegistry, parse_date, protocol_training_status
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
+
+if TYPE_CHECKING:
+    from StandardSegLib.protocols import Protocol
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,43 +67,44 @@ def _refresh(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     registry = OperatorRegistry.open(args.registry)
-    rule = _training_rule(args)
-    entries = [_entry(operator, rule) for _, operator in sorted(registry.operators.items())]
+    protocol = _protocol(args)
+    entries = [_entry(operator, protocol) for _, operator in sorted(registry.operators.items())]
     if args.json:
         print_json(entries)
         return 0
     if not entries:
         print(f"no operators registered in {registry.path}")
         return 0
-    header = ("name", "role", "last training") + (("status",) if rule else ())
-    rows = [(e["name"], e["role"], _last(e)) + ((e["training"]["message"],) if rule else ()) for e in entries]
+    header = ("name", "role", "last training") + (("status",) if protocol else ())
+    rows = [(e["name"], e["role"], _last(e)) + ((e["training"]["message"],) if protocol else ()) for e in entries]
     print_table(rows, header)
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     registry = OperatorRegistry.open(args.registry)
-    entry = _entry(registry.get(args.name), _training_rule(args))
+    entry = _entry(registry.get(args.name), _protocol(args))
     if args.json:
         print_json(entry)
         return 0
     print(f"name:         {entry['name']}\nrole:         {entry['role']}\ntrained on:   {entry['trained_on']}")
     print(f"refreshers:   {', '.join(entry['refreshed_on']) or 'none'}")
+    for check in entry["agreement_checks"]:
+        print(f"agreement:    {check.get('date')} {check.get('protocol')}: {check.get('verdict')} "
+              f"(mean Dice {check['mean_dice']:.3f}, required {check.get('min_agreement_dice')})")
     if "training" in entry:
         print(f"status:       {entry['training']['verdict']} - {entry['training']['message']}")
     return 0
 
 
-def _training_rule(args: argparse.Namespace) -> Optional[dict[str, Any]]:
-    if not args.protocol:
-        return None
-    return dict(library_from_args(args).get(args.protocol).operator_training)
+def _protocol(args: argparse.Namespace) -> Optional[Protocol]:
+    return library_from_args(args).get(args.protocol) if args.protocol else None
 
 
-def _entry(operator: Operator, rule: Optional[dict[str, Any]]) -> dict[str, Any]:
+def _entry(operator: Operator, protocol: Optional[Protocol]) -> dict[str, Any]:
     entry = operator.to_dict()
-    if rule:
-        entry["training"] = training_status(operator, int(rule["validity_days"]), rule["on_expiry"]).to_dict()
+    if protocol:
+        entry["training"] = protocol_training_status(operator, protocol).to_dict()
     return entry
 
 

@@ -581,10 +581,9 @@ def _show_failure(segment: Any, failure: Optional[dict[str, str]]) -> None:
 
 
 def _training(protocol: Any, operator: Any, day: Optional[dt.date] = None) -> Any:
-    from StandardSegLib.operators import training_status
+    from StandardSegLib.operators import protocol_training_status
 
-    rule = protocol.operator_training
-    return training_status(operator, int(rule["validity_days"]), rule["on_expiry"], today=day)
+    return protocol_training_status(operator, protocol, today=day)
 
 
 def _volume_name(loaded: Any, path: Path) -> str:
