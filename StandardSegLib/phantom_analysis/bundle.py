@@ -116,6 +116,44 @@ def rc_plot_svg(document: dict, bands: dict, diameters: Sequence[float]) -> str:
     return "".join(parts)
 
 
+def calibration_plot_svg(calibration: dict, background: float) -> str:
+    """The pet-contrast fit: each sphere's volume-reproducing threshold against its mean(>= 70 % max), both over
+    the background, with the fitted line threshold/bg = a x mean/bg + b (inline SVG)."""
+    width, height, left, bottom, top = 640, 260, 50, 40, 10
+    rows = calibration["per_sphere"]
+    xs = [row["lesion_mean_70"] / background for row in rows]
+    ys = [row["threshold"] / background for row in rows]
+    a, b = calibration["pet_contrast"]["a"], calibration["pet_contrast"]["b"]
+    x_low, x_high = 0.9 * min(xs), 1.1 * max(xs)
+    line = [a * x_low + b, a * x_high + b]
+    y_low, y_high = 0.9 * min(ys + line), 1.1 * max(ys + line)
+
+    def x(value: float) -> float:
+        return left + (value - x_low) / (x_high - x_low) * (width - left - 40)
+
+    def y(value: float) -> float:
+        return top + (y_high - value) / (y_high - y_low) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             'aria-label="pet-contrast calibration fit">',
+             f'<line x1="{x(x_low):.1f}" y1="{y(line[0]):.1f}" x2="{x(x_high):.1f}" y2="{y(line[1]):.1f}" '
+             'stroke="#1f77b4"/>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="black"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>']
+    for row, px, py in zip(rows, xs, ys):
+        parts.append(f'<circle cx="{x(px):.1f}" cy="{y(py):.1f}" r="4" fill="#d62728"><title>{row["diameter_mm"]:g} '
+                     f'mm</title></circle><text x="{x(px) + 6:.1f}" y="{y(py) - 6:.1f}" font-size="11">'
+                     f'{row["diameter_mm"]:g} mm</text>')
+    for value in (x_low, x_high):
+        parts.append(f'<text x="{x(value):.1f}" y="{height - bottom + 15}" font-size="11" text-anchor="middle">'
+                     f'{value:.2f}</text>')
+    for value in (y_low, y_high):
+        parts.append(f'<text x="{left - 5}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:.2f}</text>')
+    parts.append(f'<text x="{(width + left) / 2}" y="{height - 5}" font-size="12" text-anchor="middle">'
+                 'horizontal: mean(&#8805; 70 % max) / background; vertical: threshold / background</text></svg>')
+    return "".join(parts)
+
+
 def phantom_html(analysis: "PhantomAnalysis", document: dict) -> str:
     phantom = _protocol_phantom(analysis)
     bands = phantom.get("recovery_coefficient_bands") or {}
@@ -164,6 +202,7 @@ def phantom_html(analysis: "PhantomAnalysis", document: dict) -> str:
                  ("pet-contrast b", f"{format_number(contrast['b'])} ± {format_number(contrast['b_standard_error'])}"),
                  ("Trial protocol", f"protocols/{calibration['trial_protocol']['id']}.yaml"),
              ]),
+             calibration_plot_svg(calibration, document["background"]["mean"]),
              table(["sphere (mm)", "percent of max", "volume error at that percent (%)",
                     "pet-contrast volume error (%)"],
                    [[f"{row['diameter_mm']:g}", format_number(row["percent_of_max"], "%"),
@@ -173,6 +212,12 @@ def phantom_html(analysis: "PhantomAnalysis", document: dict) -> str:
              f"<p><strong>Limitation:</strong> {escape(calibration['limitation'])}</p>"]
     if document["warnings"]:
         body.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in document["warnings"]) + "</ul>")
+    located = [[f"{s.diameter_mm:g}", ", ".join(f"{v:.1f}" for v in s.centre_lps), format_number(s.centre_sd_mm),
+                format_number(s.plane_offset_mm, "mm"), format_number(s.ring_offset_mm, "mm"),
+                "yes" if s.uncertain else "no"] for s in analysis.location.spheres]
+    body.append(details("Sphere fit (centres, plane and ring offsets)", table(
+        ["sphere (mm)", "centre (mm LPS)", "centre SE (mm)", "off plane (mm)", "off ring (mm)", "uncertain"], located,
+        caption=f"Ring radius {analysis.location.ring_radius_mm:.1f} mm (IEC: 57.2 mm)")))
     body.append(details("Background ROIs", table(["ROI", "centre (mm LPS)"], [
         [roi["number"], ", ".join(f"{v:.1f}" for v in roi["centre_lps"])] for roi in document["background"]["rois"]])))
     body.append(raw_json(document, "phantom.json"))
