@@ -28,6 +28,12 @@ CONSTRAINTS_FILE = Path("requirements") / "constraints.txt"
 PROVIDED_BY_SLICER = frozenset({"numpy", "simpleitk", "pydicom", "vtk", "slicer-core"})
 #: Pinned for the test suite only.
 TEST_ONLY = frozenset({"pytest"})
+#: The browser panel (``standardseg serve``, outside Slicer) and its requirements: trame-slicer would pull in a
+#: second slicer-core, so none of them goes into Slicer's Python.
+WEB_PANEL_ONLY = frozenset({
+    "trame-slicer", "trame", "trame-client", "trame-common", "trame-rca", "trame-server", "trame-vuetify",
+    "slicer-layer-dm", "wslink", "aiohttp", "aiohappyeyeballs", "aiosignal", "frozenlist", "multidict", "propcache",
+    "yarl", "idna", "fire", "termcolor", "lxml", "more-itertools", "pillow-avif-plugin", "py-undo-stack", "webcolors"})
 #: Needed to build pyradiomics from its sdist; installed (any version) before it when absent.
 BUILD_HELPERS = frozenset({"versioneer", "wheel"})
 #: Built against the installed numpy: ``pip install --no-build-isolation``.
@@ -87,8 +93,9 @@ def read_pins(path: Path) -> list[Pin]:
 
 
 def slicer_requirements(pins: Sequence[Pin]) -> list[Pin]:
-    """The pins Slicer must install: all but what Slicer provides, test-only packages and build helpers."""
-    skipped = PROVIDED_BY_SLICER | TEST_ONLY | BUILD_HELPERS
+    """The pins Slicer must install: all but what Slicer provides, test-only packages, build helpers and the
+    browser panel's."""
+    skipped = PROVIDED_BY_SLICER | TEST_ONLY | BUILD_HELPERS | WEB_PANEL_ONLY
     return [pin for pin in pins if pin.key not in skipped]
 
 

@@ -4,7 +4,8 @@
 ("Headless Slicer core"): an application logic with default colour nodes, then the Colors, Volumes,
 Segmentations, SubjectHierarchy and Markups logics registered in that order. Without the Segmentations
 logic a segment cannot hold a binary labelmap. ``MRMLContext.from_slicer_app()`` wraps the running
-desktop application's scene and logics instead.
+desktop application's scene and logics instead, and ``MRMLContext.on_scene()`` any other scene with its
+application logic (the web panel's, which trame-slicer creates).
 
 Coordinates: Slicer works in RAS; DICOM/ITK/NRRD files in LPS. Geometry is always taken from the volume
 node's IJK-to-RAS matrix, never recomputed here.
@@ -52,18 +53,30 @@ class MRMLContext:
         app.GetColorLogic().AddDefaultColorNodes()
         app.SetSliceLogics(vtk.vtkCollection())
         app.SetViewLogics(vtk.vtkCollection())
+        return cls.on_scene(scene, app)
+
+    @classmethod
+    def on_scene(cls, scene: Any, application_logic: Any) -> "MRMLContext":
+        """A context on a scene and application logic made elsewhere (e.g. trame-slicer's ``SlicerApp``, which
+        creates its own): the module logics already registered with the application logic under Slicer's
+        names are used as they are, the missing ones are registered, in architecture.md's order.
+        """
+        if application_logic.GetMRMLScene() is not scene:
+            raise InputError("MRML context: the application logic works on another scene than the one given")
         logics = {}
         for name, logic_class in (("Colors", slicer.vtkMRMLColorLogic),
                                   ("Volumes", slicer.vtkSlicerVolumesLogic),
                                   ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic),
                                   ("SubjectHierarchy", slicer.vtkSlicerSubjectHierarchyModuleLogic),
                                   ("Markups", slicer.vtkSlicerMarkupsLogic)):
-            logic = logic_class()
-            logic.SetMRMLScene(scene)
-            logic.SetMRMLApplicationLogic(app)
-            app.SetModuleLogic(name, logic)
+            logic = application_logic.GetModuleLogic(name)
+            if logic is None:
+                logic = logic_class()
+                logic.SetMRMLScene(scene)
+                logic.SetMRMLApplicationLogic(application_logic)
+                application_logic.SetModuleLogic(name, logic)
             logics[name] = logic
-        return cls(scene=scene, application_logic=app, colors_logic=logics["Colors"],
+        return cls(scene=scene, application_logic=application_logic, colors_logic=logics["Colors"],
                    volumes_logic=logics["Volumes"], segmentations_logic=logics["Segmentations"],
                    subject_hierarchy_logic=logics["SubjectHierarchy"], markups_logic=logics["Markups"])
 

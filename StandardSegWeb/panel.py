@@ -1,0 +1,290 @@
+"""The guided panel's behaviour, independent of the page: one reader's ``GuidedSession`` on trame-slicer's scene,
+with the clicks the reader makes in the slice views turned into ROIs and seeds.
+
+Clicks are Slicer's own: the panel puts the markups logic in place mode on one of its point lists (lesion ROI,
+background ROI, seeds) and the markups displayable manager of the clicked view adds the control point at the
+RAS position under the cursor; the panel reacts to ``PointPositionDefinedEvent``. The same code runs under the
+web page (remote-controlled views) and in the tests (offscreen views and interactor events), so a simulated
+click exercises exactly what a browser click does.
+
+Every session action goes through ``GuidedSession`` (architecture.md: one session, many front ends); the panel
+only converts RAS (Slicer) to LPS (library) and shapes results for display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from StandardSegLib.errors import InputError
+
+if TYPE_CHECKING:
+    from trame_slicer.core import SlicerApp
+
+    from StandardSegLib.mrml.guided_session import GuidedSession
+    from StandardSegLib.progress import ProgressCallback
+
+#: Point lists a click can add to: the gate's two ROI spheres and the current lesion's seeds.
+PLACE_TARGETS = ("lesion", "background", "seed")
+_LIST_NAMES = {"lesion": "StandardSeg lesion ROI centre", "background": "StandardSeg background ROI centre",
+               "seed": "StandardSeg seeds"}
+#: Folder names a study folder may hold its PET (the values image) and CT (the anatomy) series under.
+_PET_FOLDERS = ("PT", "PET")
+_CT_FOLDERS = ("CT",)
+#: PET over CT: the PET's opacity in the slice views.
+PET_OPACITY = 0.5
+#: Segment Editor effects (the protocol's ``editor_effects`` names) trame-slicer implements, by its class name.
+EDITOR_EFFECTS = {"Paint": "SegmentationEffectPaint", "Erase": "SegmentationEffectErase",
+                  "Draw": "SegmentationEffectDraw", "Scissors": "SegmentationEffectScissors",
+                  "Islands": "SegmentationEffectIslands", "Smoothing": "SegmentationEffectSmoothing",
+                  "Threshold": "SegmentationEffectThreshold", "Logical operators": "SegmentationEffectLogicalOperators"}
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """The image the session measures and, optionally, a CT shown under it."""
+
+    image: Path
+    anatomy: Optional[Path] = None
+
+    @classmethod
+    def from_folder(cls, path: Path) -> "StudyInputs":
+        """``path`` itself, or a study folder holding PT|PET and CT series folders (each optionally with an
+        ``image`` subfolder, as in Testing/Data/real/sts): PET measured, CT shown beneath it."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"study {path} does not exist")
+        pet = _series_folder(path, _PET_FOLDERS)
+        if pet is None:
+            return cls(image=path)
+        return cls(image=pet, anatomy=_series_folder(path, _CT_FOLDERS))
+
+
+def _series_folder(path: Path, names: tuple[str, ...]) -> Optional[Path]:
+    for name in names:
+        folder = path / name
+        if folder.is_dir():
+            return folder / "image" if (folder / "image").is_dir() else folder
+    return None
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One segment as the panel lists it: voxel count and plausibility flags beside the name."""
+
+    segment_id: str
+    name: str
+    method: str
+    algorithm_type: str
+    voxel_count: int
+    volume_ml: float
+    flags: tuple[dict[str, Any], ...]
+    failure: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.segment_id, "name": self.name, "method": self.method, "type": self.algorithm_type,
+                "voxels": self.voxel_count, "volume_ml": round(self.volume_ml, 3), "flags": list(self.flags),
+                "failure": self.failure}
+
+
+class GuidedPanel:
+    """The seven steps for one reader on ``slicer_app``'s scene."""
+
+    def __init__(self, slicer_app: "SlicerApp", session: "GuidedSession", study: StudyInputs) -> None:
+        self.app = slicer_app
+        self.session = session
+        self.study = study
+        self.anatomy_node: Any = None
+        self.roi_diameters_mm: dict[str, float] = {"lesion": 30.0}
+        self.listeners: list[Callable[[str], None]] = []  # told "roi" / "seed" after a click was handled
+        self._lists: dict[str, Any] = {}
+        self._placing: Optional[str] = None
+
+    @classmethod
+    def open(cls, slicer_app: "SlicerApp", study: StudyInputs, protocol_id: str, operator: str,
+             registry: Optional[str] = None, progress: Optional["ProgressCallback"] = None) -> "GuidedPanel":
+        """Step 1: a session on the app's scene (injected), the image loaded, the CT beneath it if any."""
+        from StandardSegLib.mrml.guided_session import GuidedSession
+        from StandardSegLib.mrml.scene import MRMLContext
+
+        context = MRMLContext.on_scene(slicer_app.scene, slicer_app.app_logic)
+        session = GuidedSession.start(context, protocol_id, operator, registry=registry)
+        panel = cls(slicer_app, session, study)
+        session.load_image(study.image, progress=progress)
+        if study.anatomy is not None:
+            panel.anatomy_node = context.load_volume(_first_file(study.anatomy), "CT anatomy")
+        panel.show_volumes()
+        return panel
+
+    # --- views ------------------------------------------------------------------------------------------
+
+    def show_volumes(self) -> None:
+        """Values volume in every slice view, over the CT when there is one; views fitted to it."""
+        values = self.session.values_node
+        for view in self.app.view_manager.get_slice_views():
+            if self.anatomy_node is not None:
+                view.set_background_volume_id(self.anatomy_node.GetID())
+                view.set_foreground_volume_id(values.GetID())
+                view.set_foreground_opacity(PET_OPACITY)
+            else:
+                view.set_background_volume_id(values.GetID())
+            view.fit_view_to_content()
+
+    def show_surfaces(self) -> None:
+        """Segments as closed surfaces in the 3D views (CPU volume rendering would block the event loop)."""
+        node = self.session.segmentation_node
+        if node is None:
+            return
+        node.CreateClosedSurfaceRepresentation()
+        for view in self.app.view_manager.get_threed_views():
+            view.reset_camera()
+
+    # --- clicks -----------------------------------------------------------------------------------------
+
+    def start_placing(self, target: str) -> None:
+        """The next click in a slice view places the ``target`` point (PLACE_TARGETS)."""
+        if target not in PLACE_TARGETS:
+            raise InputError(f"place: expected one of {', '.join(PLACE_TARGETS)}, found {target!r}")
+        node = self._point_list(target)
+        self._placing = target
+        self.app.markups_logic.place_node(node, persistent=target == "seed")
+
+    def stop_placing(self) -> None:
+        self._placing = None
+        self.app.markups_logic.disable_place_mode()
+
+    @property
+    def placing(self) -> Optional[str]:
+        return self._placing
+
+    def _point_list(self, target: str) -> Any:
+        node = self._lists.get(target)
+        if node is None:
+            import slicer
+
+            node = self.session.context.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _LIST_NAMES[target])
+            node.CreateDefaultDisplayNodes()
+            node.AddObserver(slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
+                             lambda caller, _event, target=target: self._on_point(target, caller))
+            self._lists[target] = node
+        return node
+
+    def _on_point(self, target: str, node: Any) -> None:
+        if target != "seed":
+            # one centre per ROI: the newest click wins, the sphere markup moves there
+            while node.GetNumberOfControlPoints() > 1:
+                node.RemoveNthControlPoint(0)
+            self.place_roi(target, _position_ras(node, 0))
+            self.stop_placing()
+        for listener in self.listeners:
+            listener(target)
+
+    def place_roi(self, role: str, ras: tuple[float, float, float]) -> Any:
+        """Step 2: the ``role`` ROI sphere centred at ``ras``; the background diameter is the protocol's."""
+        from StandardSegLib.mrml.roi_markups import flip_lps_ras
+
+        return self.session.place_roi(role, flip_lps_ras(ras), self.roi_diameters_mm.get(role))
+
+    def roi_centres_ras(self) -> dict[str, tuple[float, float, float]]:
+        from StandardSegLib.mrml.roi_markups import flip_lps_ras, sphere_from_markup
+
+        return {role: flip_lps_ras(sphere_from_markup(node).center_lps) for role, node in self.session.roi_nodes.items()}
+
+    def seeds_ras(self) -> list[tuple[float, float, float]]:
+        node = self._lists.get("seed")
+        return [] if node is None else [_position_ras(node, index) for index in range(node.GetNumberOfControlPoints())]
+
+    def clear_seeds(self) -> None:
+        if "seed" in self._lists:
+            self._lists["seed"].RemoveAllControlPoints()
+
+    # --- steps 2-7 --------------------------------------------------------------------------------------
+
+    def check(self, reference_tissue: Optional[str] = None, progress: Optional["ProgressCallback"] = None) -> list[dict[str, Any]]:
+        """Step 2: the gate with the ROIs as placed; returns the table rows (id, verdict, rule, message)."""
+        self.session.check_image(reference_tissue, progress=progress)
+        return self.gate_rows()
+
+    def gate_rows(self) -> list[dict[str, Any]]:
+        gate = self.session.gate
+        if gate is None:
+            return []
+        return [{"id": item.id, "kind": item.kind, "verdict": item.verdict, "severity": item.severity,
+                 "rule": item.rule, "message": item.message} for item in gate.verdict.items]
+
+    def segment(self, name: str, method: Optional[str] = None,
+                progress: Optional["ProgressCallback"] = None) -> SegmentRow:
+        """Step 5: segment ``name`` with ``method`` from the seeds clicked so far (which are then cleared)."""
+        from StandardSegLib.mrml.roi_markups import flip_lps_ras
+
+        seeds = self.seeds_ras()
+        if not seeds:
+            raise InputError(f"lesion '{name}': click at least one seed in a slice view first")
+        segment_id = self.session.segment_lesion(name, [flip_lps_ras(seed) for seed in seeds], method or None,
+                                                 progress=progress)
+        self.clear_seeds()
+        self.show_surfaces()
+        return next(row for row in self.segment_rows() if row.segment_id == segment_id)
+
+    def segment_rows(self) -> list[SegmentRow]:
+        failures = self.session.segment_failures()
+        rows = []
+        for segment_id, name, made in self.session.segments():
+            provenance = made.provenance
+            rows.append(SegmentRow(segment_id, name, provenance.method, provenance.algorithm_type,
+                                   provenance.voxel_count, provenance.volume_mm3 / 1000.0,
+                                   tuple(flag.to_dict() for flag in getattr(provenance, "flags", ())),
+                                   failures.get(segment_id, "")))
+        return rows
+
+    def editor_effects(self) -> list[str]:
+        """The protocol's editor effects the browser panel offers (those trame-slicer implements)."""
+        return [name for name in self.session.protocol.document["segmentation"].get("editor_effects", [])
+                if name in EDITOR_EFFECTS]
+
+    def activate_effect(self, name: str, segment_id: str) -> None:
+        """Edit ``segment_id`` with the Segment Editor effect ``name`` (clicks/drags in the views); the session
+        records the changes as MANUAL steps when it next reads the segment (``GuidedSession.segments``)."""
+        import trame_slicer.segmentation as effects
+
+        allowed = self.editor_effects()
+        if name not in allowed:
+            raise InputError(f"editor effect '{name}': not allowed by protocol {self.session.protocol.id} "
+                             f"(allowed: {', '.join(allowed)})")
+        node = self.session.segmentation_node
+        if node is None or node.GetSegmentation().GetSegment(segment_id) is None:
+            raise InputError(f"editor effect '{name}': no segment '{segment_id}' to edit; segment a lesion first")
+        self.stop_placing()
+        editor = self.app.segmentation_editor
+        if editor.active_segmentation_node is not node:
+            editor.set_active_segmentation(node, self.session.values_node)
+        editor.set_active_segment_id(segment_id)
+        editor.set_active_effect_type(getattr(effects, EDITOR_EFFECTS[name]))
+
+    def deactivate_effect(self) -> None:
+        self.app.segmentation_editor.deactivate_effect()
+
+    def export(self, out_dir: Path, progress: Optional["ProgressCallback"] = None) -> Path:
+        """Step 7: the report bundle, then a zip of it beside (what the page offers for download)."""
+        import shutil
+
+        bundle = self.session.export_report(out_dir, progress=progress)
+        archive = shutil.make_archive(str(Path(bundle.path)), "zip", root_dir=bundle.path)
+        return Path(archive)
+
+
+def _position_ras(node: Any, index: int) -> tuple[float, float, float]:
+    position = [0.0, 0.0, 0.0]
+    node.GetNthControlPointPositionWorld(index, position)
+    return (float(position[0]), float(position[1]), float(position[2]))
+
+
+def _first_file(folder: Path) -> Path:
+    """The archetype of a series folder (Slicer's Volumes logic reads the rest of the series from it)."""
+    if folder.is_file():
+        return folder
+    files = sorted(path for path in folder.iterdir() if path.is_file())
+    if not files:
+        raise InputError(f"{folder}: expected image files (a DICOM series), found none")
+    return files[0]

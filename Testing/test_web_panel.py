@@ -1,0 +1,169 @@
+"""The web panel without a server (issue 18, layer 1): trame-slicer's SlicerApp with offscreen views (Mesa EGL),
+clicks simulated as interactor events in the axial view, the markups logic in place mode turning them into ROIs
+and seeds, and the session segmenting from them.
+
+Checked against things the panel does not compute: the click lands at the RAS point aimed at (inverse of the
+slice node's XY-to-RAS) and inside the image; the segment's voxel count equals the library's own run
+(``session.lesion_segment``) from the same seeds; the gate on ROIs placed by clicks equals the gate on ROIs
+given as numbers (``session.evaluate_image``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.mrml
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+pytest.importorskip("slicer", reason="slicer-core is not installed")
+pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (pip install .[web])")
+
+from StandardSegLib.mrml.roi_markups import flip_lps_ras  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo_study(tmp_path_factory):
+    from StandardSegLib.demo import write_demo_registry
+    from StandardSegLib.phantom import generate_study, write_study
+
+    study = generate_study()
+    files = write_study(study, tmp_path_factory.mktemp("web-demo") / "study")
+    write_demo_registry(files.root)
+    return study, files
+
+
+@pytest.fixture(scope="module")
+def panel(demo_study):
+    from trame_slicer.core import SlicerApp
+    from trame_slicer.views import DirectViewFactory, ViewLayoutDefinition
+
+    from StandardSegLib.demo import DEMO_OPERATOR, DEMO_PROTOCOL_ID, DEMO_REGISTRY_NAME
+    from StandardSegWeb.panel import GuidedPanel, StudyInputs
+
+    _study, files = demo_study
+    app = SlicerApp()
+    app.view_manager.register_factory(DirectViewFactory(do_render_offscreen=True))
+    view = app.view_manager.create_view(ViewLayoutDefinition.axial_view())
+    view.render_window().SetSize(400, 400)
+    view.interactor().SetSize(400, 400)
+    panel = GuidedPanel.open(app, StudyInputs.from_folder(files.root), DEMO_PROTOCOL_ID, DEMO_OPERATOR,
+                             registry=str(files.root / DEMO_REGISTRY_NAME))
+    yield panel
+    app.scene.Clear(True)
+
+
+def _click(view, ras) -> None:
+    """A left click in ``view`` where ``ras`` shows: the slice moved through it, then the display position
+    from the inverse of the slice node's XY-to-RAS matrix."""
+    import vtk
+
+    slice_node = view._logic.GetSliceNode()
+    slice_node.JumpSliceByCentering(*ras)
+    view.render()
+    xy_to_ras = vtk.vtkMatrix4x4()
+    xy_to_ras.DeepCopy(slice_node.GetXYToRAS())
+    xy_to_ras.Invert()
+    x, y, _z, _w = xy_to_ras.MultiplyPoint((*ras, 1.0))
+    interactor = view.interactor()
+    interactor.SetEventInformation(int(round(x)), int(round(y)))
+    interactor.InvokeEvent("MouseMoveEvent")
+    interactor.InvokeEvent("LeftButtonPressEvent")
+    interactor.InvokeEvent("LeftButtonReleaseEvent")
+
+
+def _axial(panel):
+    return panel.app.view_manager.get_slice_views()[0]
+
+
+def _inside(volume_node, ras) -> bool:
+    import vtk
+
+    ras_to_ijk = vtk.vtkMatrix4x4()
+    volume_node.GetRASToIJKMatrix(ras_to_ijk)
+    ijk = np.array(ras_to_ijk.MultiplyPoint((*ras, 1.0))[:3])
+    return bool(np.all(ijk >= -0.5) and np.all(ijk <= np.array(volume_node.GetImageData().GetDimensions()) - 0.5))
+
+
+def test_session_uses_the_injected_scene_and_its_logics(panel):
+    """trame-slicer's SlicerApp makes the scene; the session's context reuses the logics registered with it."""
+    from StandardSegLib.errors import InputError
+    from StandardSegLib.mrml.scene import MRMLContext
+
+    context = panel.session.context
+    assert context.scene is panel.app.scene and context.application_logic is panel.app.app_logic
+    assert context.volumes_logic is panel.app.volumes_logic
+    assert context.segmentations_logic is panel.app.segmentations_logic
+    assert panel.session.volume_node.GetScene() is panel.app.scene
+    with pytest.raises(InputError, match="another scene"):
+        MRMLContext.on_scene(MRMLContext.headless().scene, panel.app.app_logic)
+
+
+def test_study_shows_pet_over_ct(panel):
+    view = _axial(panel)
+    assert panel.anatomy_node is not None
+    assert view.get_background_volume_id() == panel.anatomy_node.GetID()
+    assert view.get_foreground_volume_id() == panel.session.values_node.GetID()
+    assert panel.session.status()["study"] == "done"
+
+
+def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study):
+    from StandardSegLib.session import RoiSpec, evaluate_image
+
+    study, _files = demo_study
+    layout = study.layout
+    largest = max(layout.spheres, key=lambda sphere: sphere.diameter_mm)
+    panel.roi_diameters_mm["lesion"] = largest.diameter_mm
+    aims = {"lesion": flip_lps_ras(largest.centre_lps_mm), "background": flip_lps_ras(layout.liver_reference.centre_lps_mm)}
+    for role, ras in aims.items():
+        panel.start_placing(role)
+        _click(_axial(panel), ras)
+        assert panel.placing is None  # an ROI click ends place mode
+    centres = panel.roi_centres_ras()
+    spacing = min(panel.session.values_node.GetSpacing())
+    for role, ras in aims.items():
+        assert np.linalg.norm(np.subtract(centres[role], ras)) < spacing, role
+        assert _inside(panel.session.values_node, centres[role])
+    rows = panel.check()
+    assert {row["verdict"] for row in rows} <= {"pass", "warn", "fail"} and rows
+    job = dataclasses.replace(
+        panel.session.job, lesion_roi=RoiSpec(sphere=(*flip_lps_ras(centres["lesion"]), largest.diameter_mm)),
+        background_roi=RoiSpec(sphere=(*flip_lps_ras(centres["background"]), layout.liver_reference.diameter_mm)))
+    independent = evaluate_image(job, operator=panel.session.operator, loaded=panel.session.loaded)
+    assert [(row["id"], row["verdict"]) for row in rows] == [(item.id, item.verdict) for item in independent.gate.verdict.items]
+    assert panel.session.reference.mean == pytest.approx(independent.gate.reference.mean)
+
+
+def test_seed_click_segments_like_the_library(panel, demo_study):
+    from StandardSegLib.session import LesionJob, lesion_segment
+
+    study, _files = demo_study
+    sphere = max(study.layout.spheres, key=lambda item: item.diameter_mm)
+    panel.start_placing("seed")
+    _click(_axial(panel), flip_lps_ras(sphere.centre_lps_mm))
+    assert panel.placing == "seed"  # seeds stay in place mode (several per lesion)
+    panel.stop_placing()
+    (seed,) = panel.seeds_ras()
+    assert _inside(panel.session.values_node, seed)
+    row = panel.segment("sphere-big")
+    assert panel.seeds_ras() == []
+    library = lesion_segment(panel.session.job, panel.session.checked,
+                             LesionJob(name="sphere-big", seeds=(flip_lps_ras(seed),)))
+    assert row.voxel_count == library.provenance.voxel_count > 0
+    assert row.method == library.provenance.method
+    analytic_ml = np.pi * sphere.diameter_mm ** 3 / 6000.0
+    assert row.volume_ml == pytest.approx(analytic_ml, rel=0.35)
+    assert panel.session.segmentation_node.GetSegmentation().ContainsRepresentation("Closed surface")
+
+
+def test_export_writes_the_bundle_and_its_zip(panel, tmp_path):
+    import json
+    import zipfile
+
+    archive = panel.export(tmp_path / "report")
+    document = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    assert [segment["name"] for segment in document["segments"]] == ["sphere-big"]
+    assert document["segments"][0]["provenance"]["voxel_count"] == panel.segment_rows()[0].voxel_count
+    assert "report.html" in zipfile.ZipFile(archive).namelist()
