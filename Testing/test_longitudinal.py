@@ -210,3 +210,49 @@ def test_position_pairing_respects_the_tolerance():
     assert pair_lesions(baseline, followup, 20.0).pairs == ()
     pairing = pair_lesions(baseline, followup, 30.0)
     assert pairing.pairs[0].by == "position" and pairing.pairs[0].distance_mm == pytest.approx(25.0)
+
+
+def test_a_key_neither_report_recorded_is_named_but_not_a_difference(runs):
+    from StandardSegLib.longitudinal.comparability import check_comparability
+
+    _, baseline, _, _ = runs
+    document = json.loads((baseline / "report.json").read_text(encoding="utf-8"))
+    document["image"]["reconstruction_filter"] = None  # ConvolutionKernel of a PET series
+    result = check_comparability(document, document, load_library().get("fdg-pet-ct-oncology"))
+    assert result.verdict == "comparable" and result.differences == ()
+    assert [item.key for item in result.unchecked] == ["ConvolutionKernel"]
+
+
+def _percist_document(suv_peak: float, liver_mean: float = 2.0, liver_sd: float = 0.2, tissue: str = "liver",
+                      units: str = "SUVlbm") -> dict:
+    return {"gate": {"units": units, "reference_tissue": {"name": tissue, "mean": liver_mean, "sd": liver_sd}},
+            "image": {"injection_datetime": "2024-01-15T09:30:00", "series_datetime": "2024-01-15T10:30:00"},
+            "segments": [{"name": "t", "measurements": {"uptake": {"suv_peak": suv_peak}}}]}
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    (10.0, 6.9, "PMR"),  # -31 %, -3.1 SUL
+    (10.0, 13.1, "PMD"),  # +31 %, +3.1 SUL
+    (10.0, 12.0, "SMD"),  # +20 %
+    (3.0, 3.9, None),  # baseline below the measurability threshold 1.5 x 2.0 + 2 x 0.2 = 3.4
+    (10.0, 1.9, "CMR"),  # at or below the liver SULmean (2.0)
+])
+def test_percist_categories(before, after, expected):
+    from StandardSegLib.longitudinal.percist import percist_category
+
+    pairing = pair_lesions([_lesion("t", 20.0)], [_lesion("t", 20.0)])
+    result = percist_category(_percist_document(before), _percist_document(after), pairing)
+    if expected is None:
+        assert result["category"].startswith("not assessable: baseline SULpeak 3.00 is below the measurability")
+    else:
+        assert result["category"] == expected
+
+
+def test_percist_needs_liver_and_sul_convertible_units():
+    from StandardSegLib.longitudinal.percist import percist_category
+
+    pairing = pair_lesions([_lesion("t", 20.0)], [_lesion("t", 20.0)])
+    muscle = percist_category(_percist_document(10.0, tissue="muscle"), _percist_document(8.0), pairing)
+    assert muscle["category"] == "not assessable: baseline reference tissue is muscle, PERCIST needs the liver"
+    hounsfield = percist_category(_percist_document(10.0, units="HU"), _percist_document(8.0), pairing)
+    assert hounsfield["category"] == "not assessable: baseline values are in HU, not SUVbw or SUVlbm (SUL)"

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     target, previous = write_compare_bundle(document, args.output, overwrite=args.overwrite)
     comparability = document["comparability"]
     print(f"comparability: {comparability['verdict']}" + (" (blocked)" if comparability["blocked"] else ""))
-    for difference in comparability["differences"]:
+    for difference in (*comparability["differences"], *comparability["unchecked"]):
         print(f"  {difference}")
     print(f"RECIST 1.1: {document['recist']['category']}")
     print(f"PERCIST 1.0: {document['percist']['category']}")

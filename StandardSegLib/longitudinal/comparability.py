@@ -4,7 +4,8 @@ the image records of both reports, plus the protocol itself (id and version).
 ESR/EORTC consensus rec. 7: longitudinal measurements strictly on the same hardware and software platform.
 Each difference is named with both values. Keys in ``longitudinal.blocking`` block the comparison (no
 response category is assessed); other differences make the pair "not comparable" but the changes are still
-computed, with that verdict beside them. A key neither report recorded cannot be checked and is named too.
+computed, with that verdict beside them. A key neither report recorded cannot be checked: it is named
+("not recorded") but does not by itself make the pair not comparable.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ class Comparability:
 
     @property
     def differences(self) -> tuple[CheckItem, ...]:
-        return tuple(item for item in self.items if item.status != MATCH)
+        return tuple(item for item in self.items if item.status == DIFFERS)
+
+    @property
+    def unchecked(self) -> tuple[CheckItem, ...]:
+        return tuple(item for item in self.items if item.status == NOT_RECORDED)
 
     @property
     def blocked(self) -> bool:
@@ -71,6 +76,7 @@ class Comparability:
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "blocked": self.blocked, "source": self.source,
                 "differences": [item.message for item in self.differences],
+                "unchecked": [item.message for item in self.unchecked],
                 "items": [item.to_dict() for item in self.items]}
 
 

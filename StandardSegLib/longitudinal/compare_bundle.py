@@ -64,7 +64,8 @@ def compare_html(document: Mapping[str, Any]) -> str:
                          ("Protocol", f"{document['protocol']['id']} {document['protocol']['version']}"))),
         f'<div class="verdict {verdict}"><p>{verdict_badge(verdict)} {escape(comparability["verdict"])}'
         f'{" (blocked)" if comparability["blocked"] else ""}</p>'
-        + "".join(f"<p>{escape(text)}</p>" for text in comparability["differences"]) + "</div>",
+        + "".join(f"<p>{escape(text)}</p>" for text in (*comparability["differences"], *comparability["unchecked"]))
+        + "</div>",
         "<h2>Response</h2>",
         table(("Criteria", "Category", "Basis"),
               [("RECIST 1.1", document["recist"]["category"], document["recist"]["reason"]),
