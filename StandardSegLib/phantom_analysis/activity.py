@@ -50,25 +50,30 @@ def blurred_ball(r: np.ndarray, radius: float, sigma: float) -> np.ndarray:
     return np.where(z > 0, 0.5 * erfs - 0.5 / math.sqrt(math.pi) * tails, centre)
 
 
-def given_activity(sphere: Optional[float], background: Optional[float], ratio: Optional[float],
-                   measured_background: float) -> Optional[TrueActivity]:
-    """The activity from the command line, or None when none was given (then it is fitted)."""
+def check_activity_arguments(sphere: Optional[float], background: Optional[float], ratio: Optional[float]) -> None:
+    """One-line InputError for an inconsistent set of activity arguments (checked before any analysis)."""
     if ratio is not None and (sphere is not None or background is not None):
         raise InputError("phantom: give either --sphere-to-background or --sphere-activity with "
                          "--background-activity, not both")
-    if ratio is not None:
-        if not ratio > 1:
-            raise InputError(f"phantom: --sphere-to-background must be > 1, found {ratio:g}")
-        return TrueActivity(ratio * measured_background, "ratio",
-                            f"{ratio:g} x the measured background mean {measured_background:.6g}")
+    if ratio is not None and not ratio > 1:
+        raise InputError(f"phantom: --sphere-to-background must be > 1, found {ratio:g}")
     if (sphere is None) != (background is None):
         raise InputError("phantom: --sphere-activity and --background-activity go together (both in the image's "
                          "units at scan time)")
-    if sphere is None:
-        return None
-    if not sphere > background > 0:
+    if sphere is not None and not sphere > background > 0:
         raise InputError(f"phantom: expected sphere activity > background activity > 0, found {sphere:g} and "
                          f"{background:g}")
+
+
+def given_activity(sphere: Optional[float], background: Optional[float], ratio: Optional[float],
+                   measured_background: float) -> Optional[TrueActivity]:
+    """The activity from the command line, or None when none was given (then it is fitted)."""
+    check_activity_arguments(sphere, background, ratio)
+    if ratio is not None:
+        return TrueActivity(ratio * measured_background, "ratio",
+                            f"{ratio:g} x the measured background mean {measured_background:.6g}")
+    if sphere is None:
+        return None
     return TrueActivity(float(sphere), "given", f"sphere {sphere:g}, background {background:g} (arguments)")
 
 

@@ -20,7 +20,8 @@ from StandardSegLib import __version__
 from StandardSegLib.errors import InputError
 from StandardSegLib.gate.evaluate import evaluate_gate
 from StandardSegLib.gate.reference_tissue import ReferenceMeasurement
-from StandardSegLib.phantom_analysis.activity import TrueActivity, fitted_activity, given_activity
+from StandardSegLib.phantom_analysis.activity import (TrueActivity, check_activity_arguments, fitted_activity,
+                                                      given_activity)
 from StandardSegLib.phantom_analysis.background import measure_background
 from StandardSegLib.phantom_analysis.calibration import CalibrationResult, calibrate, trial_protocol
 from StandardSegLib.phantom_analysis.earl import overall_verdicts, protocol_bands, sphere_verdicts
@@ -67,6 +68,9 @@ def analyse_phantom(loaded: "LoadedImage", protocol: "Protocol", *, activity: Ac
     if not phantom:
         raise InputError(f"protocol {protocol.id} describes no phantom (phantom: sphere diameters, bands); use "
                          "pet-nema-iec-phantom or a copy of it")
+    check_activity_arguments(activity.sphere, activity.background, activity.ratio)
+    if filter_fwhm_mm is not None and not filter_fwhm_mm > 0:
+        raise InputError(f"phantom: --filter-fwhm must be > 0 mm, found {filter_fwhm_mm:g}")
     if loaded.record.modality != "PT":
         raise InputError(f"phantom: expected a PET image (Modality PT), found {loaded.record.modality}")
     units = getattr(loaded.record, "units", None) or "raw"
@@ -76,8 +80,6 @@ def analyse_phantom(loaded: "LoadedImage", protocol: "Protocol", *, activity: Ac
         warnings.append("no Units (0054,1001) in the headers: values are the stored real-world values (for a "
                         "reconstructed PET normally Bq/mL); give activities in the same units")
     if filter_fwhm_mm is not None:
-        if not filter_fwhm_mm > 0:
-            raise InputError(f"phantom: --filter-fwhm must be > 0 mm, found {filter_fwhm_mm:g}")
         image = sitk.SmoothingRecursiveGaussian(image, filter_fwhm_mm / FWHM_PER_SIGMA)
     evaluation = evaluate_gate(protocol, loaded)
     verdict = evaluation.verdict
