@@ -1,12 +1,13 @@
 """``standardseg batch`` (issue 14): a cohort of real and generated cases on a 2-process LocalCluster.
 
-One batch (module fixture) holds the three real STS patients (FDG PET, vendored), three cases on the generated
-demo study (one given as a JOB.yaml path), a case whose image is broken, and a case whose worker is made to
-exit while writing its bundle (``STANDARDSEG_BATCH_TEST_EXIT_IN_CASE``). Checked: exit status 4 (partial),
-the broken case fails alone with a one-line reason and its traceback in a log, the killed case leaves no
-partial bundle and completes on retry, cohort.csv / .parquet state the bundles' own numbers, a second
-invocation with ``--resume`` skips every finished case. Manifest checks, the resume check and the QC
-statistics are tested without a cluster.
+One batch (module fixture) holds the three real STS patients (FDG PET with the expert GTV from the RTSTRUCT,
+vendored), three cases on the generated demo study (one given as a JOB.yaml path), a case whose image is
+broken, and a case whose worker is made to exit while writing its bundle (``STANDARDSEG_BATCH_TEST_EXIT_IN_CASE``).
+Checked: exit status 4 (partial), the broken case fails alone with a one-line reason and its traceback in a
+log, the killed case leaves no partial bundle and completes on retry, cohort.csv / .parquet state the bundles'
+own numbers and the published GTV volumes, a second invocation with ``--resume``, sent to an existing
+scheduler, skips every finished case. Manifest checks, the resume check and the QC statistics are tested
+without a cluster.
 """
 
 from __future__ import annotations
@@ -160,13 +161,19 @@ def test_cohort_page_and_provenance(cohort):
 
 
 def test_second_invocation_skips_every_finished_case(cohort):
+    """The second run goes to an existing scheduler (``--scheduler``), as on a cluster: the same code path."""
+    from distributed import LocalCluster
+
     out = cohort["out"]
     before = {path: path.stat().st_mtime_ns for path in (out / "cases").rglob("report.json")}
     assert main(["batch", str(cohort["folder"] / "cohort.yaml"), "-o", str(out)]) == 2  # refused without --resume
-    status = main(["batch", str(cohort["folder"] / "cohort.yaml"), "-o", str(out), "--workers", "1", "--resume"])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        status = main(["batch", str(cohort["folder"] / "cohort.yaml"), "-o", str(out), "--resume",
+                       "--scheduler", cluster.scheduler_address])
     assert status == 4  # the broken case fails again
     batch = json.loads((out / "batch.json").read_text())
     assert batch["runs"][-1]["counts"] == {"done": 0, "partial": 0, "skipped": 6, "failed": 1}
+    assert batch["cluster"] == {"kind": "existing scheduler"}
     assert len(batch["runs"]) == 2
     assert {path: path.stat().st_mtime_ns for path in (out / "cases").rglob("report.json")} == before
 
@@ -262,3 +269,23 @@ def test_modified_z_score_outliers_and_summary():
     stats = summary([1.0, 2.0, 3.0, 4.0])
     assert (stats["n"], stats["min"], stats["q1"], stats["median"], stats["q3"], stats["max"]) == (
         4, 1.0, 1.25, 2.5, 3.75, 4.0)
+
+
+def test_progress_message_counts_and_eta():
+    from StandardSegLib.batch import CaseResult
+    from StandardSegLib.batch.runner import progress_message
+
+    finished = [CaseResult("a", "done"), CaseResult("b", "failed"), CaseResult("c", "skipped")]
+    # 3 finished in 45 s: 15 s per case, 5 left -> 75 s.
+    assert progress_message(finished, 8, 45.0) == "3/8 cases: 1 done, 0 partial, 1 failed, 1 skipped, ETA 1m15s"
+    assert progress_message(finished, 3, 45.0).endswith("ETA -")
+
+
+def test_cluster_options_are_checked_before_any_work(tmp_path):
+    from StandardSegLib.batch import ClusterSpec, run_batch
+
+    for spec, expected in ((ClusterSpec(workers=0), "--workers: expected at least 1, found 0"),
+                           (ClusterSpec(memory_limit="lots"), "--memory-limit: expected a size such as 4GiB")):
+        with pytest.raises(InputError, match=expected):
+            run_batch([], tmp_path / "out", spec)
+        assert not (tmp_path / "out").exists()

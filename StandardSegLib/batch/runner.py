@@ -95,6 +95,7 @@ def run_batch(cases: Sequence["BatchCase"], out_dir: str | Path, cluster: Cluste
     Dask dashboard's address once the cluster is up. ``progress`` gets (fraction of cases finished,
     "done, failed, skipped, ETA").
     """
+    _check_cluster(cluster)
     out_dir = Path(out_dir).absolute()
     prepare_output(out_dir, resume)
     if deidentify:
@@ -166,10 +167,25 @@ def _client(cluster: ClusterSpec) -> Iterator["Client"]:
         with client:
             yield client
         return
-    if cluster.workers < 1:
-        raise InputError(f"--workers: expected at least 1, found {cluster.workers}")
     # Worker and scheduler log lines (a restarted worker, a busy dashboard port) stay off the terminal:
     # what matters is in each case's result and log.
     with LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
                       memory_limit=cluster.memory_limit, silence_logs=logging.ERROR) as local, Client(local) as client:
         yield client
+
+
+def _check_cluster(cluster: ClusterSpec) -> None:
+    """At least one worker; a memory limit of ``auto`` or a size Dask reads (``dask.utils.parse_bytes``)."""
+    from dask.utils import parse_bytes
+
+    if cluster.scheduler:
+        return
+    if cluster.workers < 1:
+        raise InputError(f"--workers: expected at least 1, found {cluster.workers}")
+    if cluster.memory_limit == "auto":
+        return
+    try:
+        parse_bytes(cluster.memory_limit)
+    except (ValueError, TypeError):
+        raise InputError(f"--memory-limit: expected a size such as 4GiB or 'auto', found '{cluster.memory_limit}'") \
+            from None
