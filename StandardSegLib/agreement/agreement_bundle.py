@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
-from StandardSegLib.report.atomic_folder import sweep_stale_partials, write_atomically
+from StandardSegLib.report.atomic_folder import write_text_files
 from StandardSegLib.report.presentation import (definition_list, escape, format_number, html_page, raw_json, table,
                                                 verdict_badge)
 
@@ -24,14 +24,9 @@ _MEASURES = (("dice", ""), ("jaccard", ""), ("hd95_mm", "mm"), ("mean_surface_di
 def write_agreement_bundle(document: Mapping[str, Any], target: str | os.PathLike,
                            overwrite: bool = False) -> tuple[Path, Optional[Path]]:
     target = Path(os.path.abspath(target))
-
-    def fill(staging: Path) -> None:
-        (staging / AGREEMENT_JSON).write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        (staging / AGREEMENT_CSV).write_text(agreement_csv(document), encoding="utf-8")
-        (staging / AGREEMENT_HTML).write_text(agreement_html(document), encoding="utf-8")
-
-    sweep_stale_partials(target.parent)
-    return target, write_atomically(target, fill, overwrite=overwrite)
+    files = {AGREEMENT_JSON: json.dumps(document, indent=2, allow_nan=False) + "\n",
+             AGREEMENT_CSV: agreement_csv(document), AGREEMENT_HTML: agreement_html(document)}
+    return target, write_text_files(target, files, overwrite=overwrite)
 
 
 def _comparisons(lesion: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -10,8 +10,6 @@ Per reader: the mean Dice against the reference (if given) or the consensus, the
 from __future__ import annotations
 
 import datetime as dt
-import json
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
@@ -22,13 +20,13 @@ from StandardSegLib.agreement.volumes import volume_agreement
 from StandardSegLib.errors import InputError, StandardSegError
 from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.report.report_json import software_versions
-from StandardSegLib.resources import resource_path
+from StandardSegLib.schema_check import first_schema_problem
 
 if TYPE_CHECKING:
     from StandardSegLib.imaging.loaded import LoadedImage
 
 SCHEMA_ID = "standardseg.agreement/1"
-SCHEMA_FILE = ("Schemas", "agreement.schema.json")
+SCHEMA_FILE = "agreement.schema.json"
 #: summary field -> per-lesion field averaged over the lesions
 _SUMMARY = {"mean_dice": "dice", "mean_jaccard": "jaccard", "mean_hd95_mm": "hd95_mm",
             "mean_surface_distance_mm": "mean_surface_distance_mm"}
@@ -71,10 +69,9 @@ def agreement_study(lesions: Sequence[Sequence[MaskSpec]], readers: Sequence[str
 def checked(document: dict[str, Any]) -> dict[str, Any]:
     """The document as plain JSON values, validated against the schema."""
     document = to_jsonable(document)
-    errors = sorted(_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
-    if errors:
-        where = "/".join(str(part) for part in errors[0].absolute_path) or "(document)"
-        raise AgreementSchemaError(f"agreement.json field '{where}': {errors[0].message} (schema {SCHEMA_ID})")
+    problem = first_schema_problem(document, SCHEMA_FILE)
+    if problem:
+        raise AgreementSchemaError(f"agreement.json {problem} (schema {SCHEMA_ID})")
     return document
 
 
@@ -88,13 +85,3 @@ def _summary(results: Sequence[dict[str, Any]], readers: Sequence[str], referenc
         summary.append({"reader": reader, "against": against,
                         **{name: float(np.mean([row[key] for row in rows])) for name, key in _SUMMARY.items()}})
     return summary
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    import jsonschema
-
-    schema = json.loads(resource_path(*SCHEMA_FILE).read_text(encoding="utf-8"))
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    return validator_class(schema)

@@ -7,8 +7,6 @@ the report recorded) unless one is given explicitly.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
 from StandardSegLib.errors import InputError, StandardSegError
@@ -19,14 +17,14 @@ from StandardSegLib.longitudinal.pairing import DEFAULT_TOLERANCE_MM, pair_lesio
 from StandardSegLib.longitudinal.percist import percist_category
 from StandardSegLib.longitudinal.recist import recist_category
 from StandardSegLib.report.report_json import software_versions
-from StandardSegLib.resources import resource_path
+from StandardSegLib.schema_check import first_schema_problem
 
 if TYPE_CHECKING:
     from StandardSegLib.longitudinal.timepoint import Timepoint
     from StandardSegLib.protocols import Protocol
 
 SCHEMA_ID = "standardseg.compare/1"
-SCHEMA_FILE = ("Schemas", "compare.schema.json")
+SCHEMA_FILE = "compare.schema.json"
 
 
 class CompareSchemaError(StandardSegError):
@@ -70,10 +68,9 @@ def compare_timepoints(baseline: Timepoint, followup: Timepoint, protocol: Proto
 
 
 def validate_compare(document: Any) -> None:
-    errors = sorted(_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
-    if errors:
-        where = "/".join(str(part) for part in errors[0].absolute_path) or "(document)"
-        raise CompareSchemaError(f"compare.json field '{where}': {errors[0].message} (schema {SCHEMA_ID})")
+    problem = first_schema_problem(document, SCHEMA_FILE)
+    if problem:
+        raise CompareSchemaError(f"compare.json {problem} (schema {SCHEMA_ID})")
 
 
 def protocol_for(baseline: Timepoint, library: Any, protocol_id: Optional[str] = None) -> Protocol:
@@ -97,13 +94,3 @@ def _timepoint(timepoint: Timepoint) -> dict[str, Any]:
 
 def _not_assessable(reason: str) -> dict[str, Any]:
     return {"category": f"not assessable: {reason}", "assessable": False, "reason": reason}
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    import jsonschema
-
-    schema = json.loads(resource_path(*SCHEMA_FILE).read_text(encoding="utf-8"))
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    return validator_class(schema)

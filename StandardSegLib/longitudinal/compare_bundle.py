@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from StandardSegLib.report.atomic_folder import sweep_stale_partials, write_atomically
+from StandardSegLib.report.atomic_folder import write_text_files
 from StandardSegLib.report.presentation import (Markup, definition_list, escape, format_number, html_page, raw_json,
                                                 table, verdict_badge)
 
@@ -25,15 +25,9 @@ def write_compare_bundle(document: Mapping[str, Any], target: str | os.PathLike,
                          overwrite: bool = False) -> tuple[Path, Optional[Path]]:
     """Write the three files into the new folder ``target``; returns it and where a replaced one was kept."""
     target = Path(os.path.abspath(target))
-
-    def fill(staging: Path) -> None:
-        (staging / COMPARE_JSON).write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        (staging / COMPARE_CSV).write_text(compare_csv(document), encoding="utf-8")
-        (staging / COMPARE_HTML).write_text(compare_html(document), encoding="utf-8")
-
-    sweep_stale_partials(target.parent)
-    previous = write_atomically(target, fill, overwrite=overwrite)
-    return target, previous
+    files = {COMPARE_JSON: json.dumps(document, indent=2, allow_nan=False) + "\n", COMPARE_CSV: compare_csv(document),
+             COMPARE_HTML: compare_html(document)}
+    return target, write_text_files(target, files, overwrite=overwrite)
 
 
 def compare_csv(document: Mapping[str, Any]) -> str:

@@ -30,7 +30,7 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 from StandardSegLib.errors import InputError, Terminated
 
@@ -70,6 +70,17 @@ def write_atomically(target: Path, fill: Callable[[Path], None], *, overwrite: b
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return previous
+
+
+def write_text_files(target: Path, files: Mapping[str, str], *, overwrite: bool = False) -> Optional[Path]:
+    """A folder of text files (name -> UTF-8 content) written atomically, after sweeping stale staging folders
+    beside it; returns where a replaced folder was kept (see ``write_atomically``)."""
+    def fill(staging: Path) -> None:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+
+    sweep_stale_partials(Path(target).parent)
+    return write_atomically(Path(target), fill, overwrite=overwrite)
 
 
 def partial_prefix(name: str, pid: int) -> str:

@@ -15,7 +15,6 @@ import hashlib
 import importlib.metadata
 import json
 import platform
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -24,10 +23,10 @@ from StandardSegLib.errors import StandardSegError
 from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.report.deidentify import Deidentifier, pseudonymous_path
 from StandardSegLib.report.inputs import ReportInputs
-from StandardSegLib.resources import resource_path
+from StandardSegLib.schema_check import first_schema_problem
 
 SCHEMA_ID = "standardseg.report/1"
-SCHEMA_FILE = ("Schemas", "report.schema.json")
+SCHEMA_FILE = "report.schema.json"
 #: Distributions whose versions the report records (slicer-core only if installed; never imported).
 _DISTRIBUTIONS = ("slicer-core", "pyradiomics", "SimpleITK", "numpy", "pydicom", "highdicom", "rt-utils",
                   "jsonschema")
@@ -103,21 +102,9 @@ def report_text(document: dict[str, Any]) -> str:
 
 def validate_report(document: Any) -> None:
     """Raise ``ReportSchemaError`` naming the first offending field if ``document`` breaks the schema."""
-    errors = sorted(_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
-    if errors:
-        error = errors[0]
-        where = "/".join(str(part) for part in error.absolute_path) or "(document)"
-        raise ReportSchemaError(f"report.json field '{where}': {error.message} (schema {SCHEMA_ID})")
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    import jsonschema
-
-    schema = json.loads(resource_path(*SCHEMA_FILE).read_text(encoding="utf-8"))
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    return validator_class(schema)
+    problem = first_schema_problem(document, SCHEMA_FILE)
+    if problem:
+        raise ReportSchemaError(f"report.json {problem} (schema {SCHEMA_ID})")
 
 
 def _inputs(inputs: ReportInputs, deidentified: bool) -> list[dict[str, str]]:
