@@ -76,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         protocol = library_from_args(args).get(args.protocol)
         parameters, source = protocol_parameters(protocol)
     extractor = build_extractor(parameters, source)  # bad parameters fail before any image is read
-    image, units, warnings, headers = _read_image(Path(args.image), protocol)
+    image, units, warnings, headers = read_image(Path(args.image), protocol)
     mask_path = Path(args.mask)
     contour_warnings: list[str] = []
     mask = read_mask_file(mask_path, image, args.roi, headers, warnings=contour_warnings)
-    mask, mask_warnings = _mask_on_image_grid(mask, image, mask_path.name)
+    mask, mask_warnings = mask_on_image_grid(mask, image, mask_path.name)
     mask_warnings = contour_warnings + mask_warnings
     result = run_extractor(extractor, image, mask, label=args.label, source=source, mask_name=str(mask_path))
     output = result.to_dict()
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_image(path: Path, protocol: Optional[Protocol]
+def read_image(path: Path, protocol: Optional[Protocol]
                 ) -> tuple[sitk.Image, str, list[str], tuple[pydicom.Dataset, ...]]:
     """The image in the units ``run`` measures in (``values_for_gate``: PET in SUVbw), its units, warnings and
     DICOM headers (none for an image file; an RTSTRUCT mask's frame of reference is checked against them).
@@ -128,7 +128,7 @@ def _protocol_units(protocol: Protocol) -> str:
     return {"PT": "SUVbw", "CT": "HU"}.get(protocol.modality, "the stored MR values")
 
 
-def _mask_on_image_grid(mask: sitk.Image, image: sitk.Image, name: str) -> tuple[sitk.Image, list[str]]:
+def mask_on_image_grid(mask: sitk.Image, image: sitk.Image, name: str) -> tuple[sitk.Image, list[str]]:
     from StandardSegLib.measure import align_mask
 
     aligned, warnings = align_mask(mask, image, f"mask {name}")

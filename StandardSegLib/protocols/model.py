@@ -156,6 +156,16 @@ class Protocol:
         return thaw(self.document["radiomics"]["parameters"])
 
     @property
+    def radiomics_robustness(self) -> Optional[dict[str, Any]]:
+        """Feature-robustness settings (perturbations, repetitions, ICC threshold, robust set), if any."""
+        return thaw(self.document["radiomics"].get("robustness"))
+
+    @property
+    def radiomics_normalisation(self) -> Optional[dict[str, Any]]:
+        """MR intensity normalisation applied before radiomics (method and its reference), if any."""
+        return thaw(self.document["radiomics"].get("normalisation"))
+
+    @property
     def longitudinal_must_match(self) -> list[str]:
         """DICOM keywords that must be identical at every timepoint (consensus recommendation 7)."""
         return thaw(self.document["longitudinal"]["must_match"])

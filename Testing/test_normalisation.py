@@ -1,0 +1,143 @@
+"""MR intensity normalisation and ComBat harmonisation (issue 15, section 4), on images and tables with known
+answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from StandardSegLib.errors import InputError
+from StandardSegLib.normalisation.combat import combat_harmonise
+from StandardSegLib.normalisation.methods import (body_mask, reference_scaling, refuse_quantitative_map, whitestripe,
+                                                  zscore)
+from StandardSegLib.normalisation.nyul import apply_landmarks, read_landmarks, train_landmarks
+
+
+def image_of(values: np.ndarray) -> sitk.Image:
+    image = sitk.GetImageFromArray(values.astype(np.float32))
+    image.SetSpacing((1.0, 1.0, 2.0))
+    return image
+
+
+def tissues(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A 'head' of three tissues on air: labels 1 (CSF, 30), 2 (GM, 70), 3 (WM, 100), noise SD 3."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((24, 48, 48), np.uint8)
+    labels[2:22, 6:42, 6:42] = 1
+    labels[4:20, 10:38, 10:38] = 2
+    labels[6:18, 14:34, 14:34] = 3
+    values = np.choose(labels, [0.0, 30.0, 70.0, 100.0]) + rng.normal(0, 3, labels.shape) * (labels > 0)
+    return values, labels
+
+
+def test_zscore_gives_mean_zero_sd_one_in_the_region():
+    values, labels = tissues()
+    region = image_of(labels == 2)
+    normalised, record = zscore(image_of(values), region, "grey matter")
+    inside = sitk.GetArrayViewFromImage(normalised)[labels == 2]
+    assert inside.mean() == pytest.approx(0.0, abs=1e-5) and inside.std() == pytest.approx(1.0, abs=1e-5)
+    assert record.statistics["mean"] == pytest.approx(70.0, abs=0.1) and record.voxels == int((labels == 2).sum())
+
+
+def test_body_mask_is_the_head_and_reference_scaling_divides_by_its_mean():
+    values, labels = tissues()
+    body = sitk.GetArrayFromImage(body_mask(image_of(values))).astype(bool)
+    assert np.array_equal(body, labels > 0)
+    scaled, record = reference_scaling(image_of(values), image_of(labels == 3), "muscle")
+    assert np.allclose(sitk.GetArrayViewFromImage(scaled), values / record.statistics["mean"], rtol=1e-5)
+    assert record.statistics["mean"] == pytest.approx(100.0, abs=0.1)
+
+
+def test_whitestripe_centres_white_matter():
+    """T1: white matter is the brightest mode; WhiteStripe's mean is its intensity (100) and after it white
+    matter sits at ~0 (within 5 % of the white-grey distance: the mode is found on an 80-point density grid)."""
+    values, labels = tissues()
+    normalised, record = whitestripe(image_of(values), "T1", brain=image_of(labels > 0))
+    white = sitk.GetArrayViewFromImage(normalised)[labels == 3]
+    grey = sitk.GetArrayViewFromImage(normalised)[labels == 2]
+    assert abs(float(white.mean())) < 0.05 * float(white.mean() - grey.mean())  # WM at 0, GM far below
+    assert record.statistics["mean"] == pytest.approx(100.0, abs=2.0)  # grid step 110/79 ~ 1.4
+
+
+def test_nyul_recovers_a_known_linear_transform(tmp_path):
+    """Landmarks learnt from one image; a copy scaled by 3 and offset by 50 (another scanner's gain) maps back
+    onto the same standardised values, voxel by voxel."""
+    values, labels = tissues()
+    mask = image_of(labels > 0)
+    landmarks = train_landmarks([image_of(values)], [mask])
+    digest = landmarks.save(tmp_path / "landmarks.json")
+    loaded, file_digest = read_landmarks(tmp_path / "landmarks.json")
+    assert file_digest == digest and loaded == landmarks
+    reference, _ = apply_landmarks(image_of(values), loaded, mask)
+    transformed, record = apply_landmarks(image_of(3 * values + 50), loaded, mask, file_digest)
+    inside = labels > 0
+    assert np.allclose(sitk.GetArrayViewFromImage(transformed)[inside], sitk.GetArrayViewFromImage(reference)[inside],
+                       atol=1e-3)
+    p1, p99 = np.percentile(values[inside], [1, 99])  # the training image's own map: [p1, p99] -> [1, 100]
+    expected = 1 + (values[inside] - p1) * 99 / (p99 - p1)
+    assert np.allclose(sitk.GetArrayViewFromImage(reference)[inside], expected, atol=1e-3)
+    assert record.details["landmarks_sha256"] == digest
+
+
+def test_bad_landmarks_file_is_named(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"schema": "standardseg.nyul-landmarks/1", "percentiles": [1, 99], "standard_scale": [5, 2]}')
+    with pytest.raises(InputError, match="bad.json: percentiles/standard_scale"):
+        read_landmarks(path)
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("ImageType", ["DERIVED", "PRIMARY", "ADC"], "ImageType"),
+    ("SeriesDescription", "ep2d_diff_ADC", "SeriesDescription"),
+    ("SeriesDescription", "T1 map MOLLI", "SeriesDescription"),
+])
+def test_quantitative_maps_are_refused(field, value, said):
+    header = pydicom.Dataset()
+    setattr(header, field, value)
+    with pytest.raises(InputError, match=f"quantitative map.*{said}"):
+        refuse_quantitative_map([header], "series 7")
+    plain = pydicom.Dataset()
+    plain.ImageType, plain.SeriesDescription = ["ORIGINAL", "PRIMARY", "M"], "t1_tse_tra"
+    refuse_quantitative_map([plain], "series 8")  # a weighted image is not refused
+
+
+def test_combat_removes_a_known_additive_site_effect():
+    """Two sites, 30 lesions each, the same biological distribution; site B reads every feature 40 units
+    higher. After ComBat the site means agree within noise, and the lesion ordering inside a site is kept."""
+    rng = np.random.default_rng(5)
+    rows = []
+    truth = {}
+    for site, shift in (("A", 0.0), ("B", 40.0)):
+        for number in range(30):
+            case = f"{site}{number:02d}"
+            for feature, centre in (("original_firstorder_Mean", 100.0), ("original_glcm_Contrast", 20.0)):
+                value = centre + rng.normal(0, 5)
+                truth[(case, feature)] = value
+                rows.append({"case": case, "site": site, "lesion": "L1", "measure": feature, "value": repr(value + shift),
+                             "unit": "", "flags": ""})
+    rows.append({"case": "A00", "site": "A", "lesion": "L1", "measure": "volume_ml", "value": "12.0", "unit": "mL",
+                 "flags": ""})
+    header = ("case", "site", "lesion", "measure", "value", "unit", "flags")
+    before = {site: np.mean([float(r["value"]) for r in rows if r["site"] == site and r["measure"].endswith("Mean")])
+              for site in "AB"}
+    assert before["B"] - before["A"] == pytest.approx(40, abs=4)
+    result = combat_harmonise(header, rows)
+    after = {site: np.mean([float(r[4]) for r in result.rows if r[1] == site and r[3].endswith("Mean")])
+             for site in "AB"}
+    assert abs(after["B"] - after["A"]) < 1.0
+    assert {row[3] for row in result.rows} == {"original_firstorder_Mean", "original_glcm_Contrast"}
+    harmonised = {(row[0], row[3]): float(row[4]) for row in result.rows}
+    site_a = [case for case in {row[0] for row in result.rows} if case.startswith("A")]
+    correlation = np.corrcoef([truth[(case, "original_firstorder_Mean")] for case in site_a],
+                              [harmonised[(case, "original_firstorder_Mean")] for case in site_a])[0, 1]
+    assert correlation > 0.99
+    assert result.provenance["sites"] == {"A": 30, "B": 30}
+
+
+def test_combat_refuses_one_site():
+    rows = [{"case": f"c{i}", "site": "A", "lesion": "L1", "measure": "original_firstorder_Mean", "value": str(i)}
+            for i in range(4)]
+    with pytest.raises(InputError, match="at least 2 sites, found 1"):
+        combat_harmonise(("case", "site", "lesion", "measure", "value"), rows)
