@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import SimpleITK as sitk
 
-from StandardSegLib import __version__
 from StandardSegLib.errors import InputError
 from StandardSegLib.gate.evaluate import evaluate_gate
 from StandardSegLib.gate.reference_tissue import ReferenceMeasurement
@@ -27,10 +26,11 @@ from StandardSegLib.phantom_analysis.calibration import CalibrationResult, calib
 from StandardSegLib.phantom_analysis.earl import overall_verdicts, protocol_bands, sphere_verdicts
 from StandardSegLib.phantom_analysis.locate import FWHM_PER_SIGMA, PhantomLocation, locate_phantom
 from StandardSegLib.phantom_analysis.recovery import SphereRecovery, measure_sphere
-from StandardSegLib.report.report_json import sha256_of
+from StandardSegLib.report.report_json import sha256_of, software_versions
 
 if TYPE_CHECKING:
     from StandardSegLib.imaging.loaded import LoadedImage
+    from StandardSegLib.phantom_analysis.locate import LocatedSphere
     from StandardSegLib.protocols.model import Protocol
 
 SCHEMA_ID = "urn:standardseg:schema:phantom:1"
@@ -122,11 +122,13 @@ def analyse_phantom(loaded: "LoadedImage", protocol: "Protocol", *, activity: Ac
     trial = trial_protocol(protocol, calibration, scan_sha256=digest, when=when)
     document = {
         "schema": SCHEMA_ID,
-        "software": {"name": "StandardSeg", "version": __version__},
+        "software": software_versions(),
         "protocol": {"id": protocol.id, "version": protocol.version, "sha256": protocol.content_sha256},
         "scan": {"sha256": digest, "files": len(loaded.source_files), "date": when.isoformat()},
         "units": units,
         "filter_fwhm_mm": filter_fwhm_mm,
+        "arguments": {"sphere_activity": activity.sphere, "background_activity": activity.background,
+                      "sphere_to_background": activity.ratio},
         "gate": verdict.to_dict(),
         "true_activity": true.to_dict(),
         "background": background.to_dict(),
@@ -143,7 +145,8 @@ def analyse_phantom(loaded: "LoadedImage", protocol: "Protocol", *, activity: Ac
     return PhantomAnalysis(document, image, location, spheres, calibration, trial)
 
 
-def _sphere_document(result: SphereRecovery, located: Any, true: TrueActivity, bands: dict, index: int) -> dict:
+def _sphere_document(result: SphereRecovery, located: "LocatedSphere", true: TrueActivity, bands: dict,
+                     index: int) -> dict:
     rcs = {"rc_max": result.max / true.value, "rc_peak": result.peak / true.value,
            "rc_a50": result.mean_a50 / true.value}
     document = {"diameter_mm": result.diameter_mm, "centre_lps": list(result.centre_lps),

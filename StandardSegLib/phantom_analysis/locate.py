@@ -68,7 +68,7 @@ class PhantomLocation:
     lung_centre_lps: Optional[Point]
     warnings: tuple[str, ...]
     #: The image smoothed with SMOOTHING_FWHM_MM, array [z, y, x] (reused for the background ROI placement).
-    smoothed: np.ndarray = field(repr=False, compare=False, default=None)
+    smoothed: Optional[np.ndarray] = field(repr=False, compare=False, default=None)
 
     @property
     def plane_z_mm(self) -> float:
