@@ -12,8 +12,9 @@ slices are: every step works in millimetres on the image's own geometry.
    radius + 6 mm around the coarse centre, iterated; its standard error follows from the background noise
    (``centre_sd_mm``; voxels taken as independent, so a lower bound: reconstructed noise is correlated).
    The IEC phantom's spheres lie in one transverse plane on one circle (57.2 mm radius): the distance of each
-   centre from the best plane and circle through all six is the geometric check. A centre is ``uncertain`` when its standard error exceeds 1 mm or it lies more than 2 mm off that plane or circle;
-   beyond 8 mm, or a circle radius more than 6 mm from 57.2 mm, the image is refused as not an IEC phantom.
+   centre from the best plane and circle through all six is the geometric check. A centre is ``uncertain``
+   when its standard error exceeds 1 mm or it lies more than 2 mm off that plane or circle; beyond 8 mm, or a
+   circle radius more than 6 mm from 57.2 mm, the image is refused as not an IEC phantom.
 4. Lung insert: the largest cold (< 50 % background) region enclosed by the phantom in the sphere plane.
 """
 
