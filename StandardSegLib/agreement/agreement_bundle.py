@@ -67,8 +67,8 @@ def agreement_html(document: Mapping[str, Any]) -> str:
             _training(document.get("training_check")),
             "<h2>Readers (mean over lesions)</h2>",
             table(("Reader", "Against", "Dice", "Jaccard", "HD95 (mm)", "Mean surface distance (mm)"),
-                  [(row["reader"], row["against"], *(format_number(row[key]) for key in
-                    ("mean_dice", "mean_jaccard", "mean_hd95_mm", "mean_surface_distance_mm")))
+                  [(row["reader"], row["against"], format_number(row["mean_dice"]), format_number(row["mean_jaccard"]),
+                    format_number(row["mean_hd95_mm"], "mm"), format_number(row["mean_surface_distance_mm"], "mm"))
                    for row in document["summary"]], row_headers=True, numeric=(2, 3, 4, 5)),
             "<h2>Volumes</h2>",
             table(("Statistic", "Value", "95 % CI", "Note"),
@@ -95,7 +95,7 @@ def _training(check: Optional[Mapping[str, Any]]) -> str:
 
 
 def _lesion(lesion: Mapping[str, Any]) -> str:
-    rows = [(row["reader"], row["against"], *(format_number(row.get(key)) for key, _ in _MEASURES[:6]))
+    rows = [(row["reader"], row["against"], *(format_number(row.get(key), unit or None) for key, unit in _MEASURES[:6]))
             for row in _comparisons(lesion)]
     notes = "".join(f"<li>{escape(note)}</li>" for note in lesion["notes"])
     return (f"<h2>Lesion {lesion['lesion']}</h2><p>Masks: {escape(', '.join(lesion['masks']))}; STAPLE consensus "

@@ -1,4 +1,6 @@
-"""Changes between time points, per lesion pair and per patient (absolute and percent of baseline)."""
+"""Changes between time points, per lesion pair and per patient (absolute and percent of baseline).
+
+Units are written as the report's measurements.csv writes them (TLG in ``<SUV type>*ml``)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def lesion_changes(pair: Pair) -> dict[str, dict[str, Any]]:
         if uptake and (not same_units or pair.baseline.units is None):
             continue
         result[metric] = change(getattr(pair.baseline, metric), getattr(pair.followup, metric),
-                                unit or (f"{pair.baseline.units}·mL" if metric == "tlg" else pair.baseline.units))
+                                unit or (f"{pair.baseline.units}*ml" if metric == "tlg" else pair.baseline.units))
     return result
 
 
@@ -42,7 +44,7 @@ def patient_changes(baseline: Sequence[Lesion], followup: Sequence[Lesion], pair
     totals: list[tuple[str, Callable[[Iterable[Optional[float]]], Optional[float]], str, Optional[str]]] = [
         ("total_volume_ml", _sum, "volume_ml", "mL"), ("sum_long_axes_mm", _sum, "long_axis_mm", "mm")]
     if uptake_unit is not None:
-        totals += [("total_tlg", _sum, "tlg", f"{uptake_unit}·mL"), ("max_suv_max", _max, "suv_max", uptake_unit),
+        totals += [("total_tlg", _sum, "tlg", f"{uptake_unit}*ml"), ("max_suv_max", _max, "suv_max", uptake_unit),
                    ("max_suv_peak", _max, "suv_peak", uptake_unit)]
     result = {name: change(reduce([getattr(lesion, attribute) for lesion in baseline]),
                            reduce([getattr(lesion, attribute) for lesion in followup]), unit)

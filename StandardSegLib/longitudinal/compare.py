@@ -21,7 +21,7 @@ from StandardSegLib.schema_check import first_schema_problem
 
 if TYPE_CHECKING:
     from StandardSegLib.longitudinal.timepoint import Timepoint
-    from StandardSegLib.protocols import Protocol
+    from StandardSegLib.protocols import Protocol, ProtocolLibrary
 
 SCHEMA_ID = "standardseg.compare/1"
 SCHEMA_FILE = "compare.schema.json"
@@ -73,7 +73,7 @@ def validate_compare(document: Any) -> None:
         raise CompareSchemaError(f"compare.json {problem} (schema {SCHEMA_ID})")
 
 
-def protocol_for(baseline: Timepoint, library: Any, protocol_id: Optional[str] = None) -> Protocol:
+def protocol_for(baseline: Timepoint, library: ProtocolLibrary, protocol_id: Optional[str] = None) -> Protocol:
     """The given protocol, else the baseline report's; refuse one whose content changed since the report."""
     recorded = baseline.report["protocol"]
     protocol = library.get(protocol_id or recorded["id"])

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 
 from StandardSegLib.report.atomic_folder import write_text_files
 from StandardSegLib.report.presentation import (Markup, definition_list, escape, format_number, html_page, raw_json,
-                                                table, verdict_badge)
+                                                readable, table, unit_text, verdict_badge)
 
 COMPARE_JSON, COMPARE_CSV, COMPARE_HTML = "compare.json", "compare.csv", "compare.html"
 CSV_HEADER = ("baseline", "followup", "paired_by", "measure", "baseline_value", "followup_value", "change",
@@ -62,11 +62,12 @@ def compare_html(document: Mapping[str, Any]) -> str:
         + "</div>",
         "<h2>Response</h2>",
         table(("Criteria", "Category", "Basis"),
-              [("RECIST 1.1", document["recist"]["category"], document["recist"]["reason"]),
-               ("PERCIST 1.0", document["percist"]["category"], document["percist"]["reason"])], row_headers=True),
+              [(name, result["category"], result["reason"] if result["assessable"] else "")
+               for name, result in (("RECIST 1.1", document["recist"]), ("PERCIST 1.0", document["percist"]))],
+              row_headers=True),
         "<h2>Must-match keys</h2>",
         table(("Key", "Baseline", "Follow-up", "Status"),
-              [(item["key"], _text(item["baseline"]), _text(item["followup"]),
+              [(item["key"], _shown(item["baseline"]), _shown(item["followup"]),
                 item["status"] + (" (blocking)" if item["blocking"] else "")) for item in comparability["items"]],
               row_classes=[None if item["status"] == "match" else "fail" if item["blocking"] else "warn"
                            for item in comparability["items"]], row_headers=True),
@@ -97,14 +98,12 @@ def _lesion_table(lesion: Mapping[str, Any]) -> Markup:
 
 
 def _change_table(changes: Mapping[str, Mapping[str, Any]], caption: Optional[str] = None) -> Markup:
-    rows = [(measure, format_number(values["baseline"]), format_number(values["followup"]),
-             format_number(values["change"]), format_number(values["change_percent"], decimals=1),
-             values["unit"] or "") for measure, values in changes.items()]
+    rows = [(measure, *(format_number(values[key], values["unit"]) for key in ("baseline", "followup", "change")),
+             format_number(values["change_percent"], "%"), unit_text(values["unit"]))
+            for measure, values in changes.items()]
     return table(("Measure", "Baseline", "Follow-up", "Change", "Change %", "Unit"), rows, caption=caption,
                  row_headers=True, numeric=(1, 2, 3, 4))
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return "\\".join(str(item) for item in value)
-    return "(absent)" if value is None else str(value)
+def _shown(value: Any) -> str:
+    return "(absent)" if value is None else readable(value)
