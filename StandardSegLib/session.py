@@ -520,11 +520,16 @@ def lesion_outcome(checked: CheckedImage, name: str, result: Any,
     measured_report = LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios)
     if radiomics is None:
         return LesionOutcome(name, measured_report)
+    from StandardSegLib.normalisation.protocol_step import values_for_radiomics
     from StandardSegLib.radiomics import run_extractor
+    from StandardSegLib.robustness.study import reported_features
 
     extractor, source = radiomics
     try:
-        features = run_extractor(extractor, checked.values_image, result.mask, label=1, source=source, mask_name=name)
+        image, normalisation = values_for_radiomics(checked)
+        features = run_extractor(extractor, image, result.mask, label=1, source=source, mask_name=name)
+        features = reported_features(dataclasses.replace(
+            features, normalisation=normalisation.to_dict() if normalisation else None), checked.protocol)
     except StandardSegError as error:
         return LesionOutcome(name, measured_report, error=str(error), stage="radiomics")
     return LesionOutcome(name, dataclasses.replace(measured_report, radiomics=features))

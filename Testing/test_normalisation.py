@@ -141,3 +141,61 @@ def test_combat_refuses_one_site():
             for i in range(4)]
     with pytest.raises(InputError, match="at least 2 sites, found 1"):
         combat_harmonise(("case", "site", "lesion", "measure", "value"), rows)
+
+
+def _mr_protocol(normalisation: dict, robustness: dict | None = None, normalize: bool = False):
+    from StandardSegLib.protocols import USER, Protocol, load_library, validate_document
+
+    document = load_library().get("mr-msk-soft-tissue-sarcoma").to_dict()
+    document["radiomics"]["parameters"]["setting"]["normalize"] = normalize
+    document["radiomics"]["normalisation"] = dict(normalisation, source="test")
+    if robustness is not None:
+        document["radiomics"]["robustness"] = dict(robustness, source="test")
+    validate_document(document, "test copy")
+    return Protocol.from_document(document, "mr-test.yaml", USER)
+
+
+def _checked(protocol, image):
+    from types import SimpleNamespace
+
+    from StandardSegLib.gate.reference_tissue import ReferenceMeasurement
+    from StandardSegLib.session import CheckedImage
+
+    muscle = ReferenceMeasurement("muscle", "sphere (test)", "stored", 500, 0.5, 100.0, 10.0, 100.0)
+    return CheckedImage(loaded=SimpleNamespace(datasets=()), protocol=protocol, gate=SimpleNamespace(reference=muscle),
+                        operator=None, training=None, values_image=image, units="stored")
+
+
+def test_session_radiomics_are_normalised_and_restricted_to_the_robust_set():
+    """A protocol with muscle-referenced scaling and restrict_to_robust: a 300-signal lesion on muscle of mean 100
+    (the gate's reference) has firstorder Mean 3 in report.json, only the robust features, and both recorded."""
+    from types import SimpleNamespace
+
+    from StandardSegLib.session import lesion_outcome, radiomics_extractor
+
+    values = np.full((20, 20, 20), 100.0)
+    values[5:15, 5:15, 5:15] = 300.0
+    image, mask = image_of(values), image_of(values == 300.0)
+    for item in (image, mask):
+        item.SetSpacing((2.0, 2.0, 2.0))  # the protocol's resampled spacing: pyradiomics does not interpolate
+    robust = ["original_firstorder_Mean", "original_shape_VoxelVolume"]
+    protocol = _mr_protocol({"method": "reference-scaling"}, {"restrict_to_robust": True, "robust_features": robust})
+    checked = _checked(protocol, image)
+    outcome = lesion_outcome(checked, "gtv", SimpleNamespace(mask=sitk.Cast(mask, sitk.sitkUInt8)),
+                             radiomics_extractor(protocol))
+    assert outcome.error is None
+    radiomics = outcome.report.radiomics.to_dict()
+    assert radiomics["features"] == {"original_shape_VoxelVolume": pytest.approx(1000 * 8.0),
+                                     "original_firstorder_Mean": pytest.approx(3.0)}
+    assert radiomics["feature_set"]["name"] == "robust" and "original_firstorder_Median" in radiomics["feature_set"]["left_out"]
+    assert radiomics["normalisation"]["method"] == "reference-scaling"
+    assert radiomics["normalisation"]["statistics"] == {"mean": 100.0}
+
+
+def test_protocol_normalisation_with_pyradiomics_normalize_is_refused():
+    from StandardSegLib.errors import ProtocolError
+    from StandardSegLib.normalisation.protocol_step import values_for_radiomics
+
+    protocol = _mr_protocol({"method": "zscore", "region": "body"}, normalize=True)
+    with pytest.raises(ProtocolError, match="normalize: true both normalise"):
+        values_for_radiomics(_checked(protocol, image_of(np.ones((4, 4, 4)))))

@@ -61,7 +61,7 @@ def test_json_equals_direct_pyradiomics_and_leaves_inputs_unchanged(capsys, para
     assert result["parameters_source"] == str(params_file)
     assert {d["id"] for d in result["ibsi_deviations"]} == {"bin-edges-at-zero", "kurtosis-not-excess",
                                                              "pca-population-covariance"}
-    assert set(result) == {"features", "ibsi", "ibsi_deviations", "settings", "image_types", "feature_classes",
+    assert set(result) == {"feature_set", "features", "ibsi", "ibsi_deviations", "settings", "image_types", "feature_classes",
                            "label", "parameters_source", "pyradiomics_version", "diagnostics", "units", "warnings"}
     assert result["units"] == "stored (image file)"
     assert file_hash(image, mask, params_file) == before

@@ -74,20 +74,30 @@ def body_mask(image: sitk.Image) -> sitk.Image:
 def zscore(image: sitk.Image, region: sitk.Image, region_name: str) -> tuple[sitk.Image, Normalisation]:
     """(x - mean) / SD, mean and (population) SD of the voxels in ``region`` (> 0)."""
     values = _region_values(image, region, region_name)
-    mean, sd = float(values.mean()), float(values.std())
-    if sd == 0:
-        raise InputError(f"z-score normalisation: {region_name} has one value only (SD 0)")
-    return _scaled(image, mean, sd), Normalisation("zscore", region_name, values.size, {"mean": mean, "sd": sd},
+    return zscore_with(image, float(values.mean()), float(values.std()), region_name, values.size)
+
+
+def zscore_with(image: sitk.Image, mean: float, sd: float, region_name: str, voxels: int
+                ) -> tuple[sitk.Image, Normalisation]:
+    """(x - mean) / SD with a region's statistics measured elsewhere (e.g. the gate's reference tissue)."""
+    if not sd > 0:
+        raise InputError(f"z-score normalisation: {region_name} has SD {sd:.4g}; expected > 0")
+    return _scaled(image, mean, sd), Normalisation("zscore", region_name, voxels, {"mean": mean, "sd": sd},
                                                    CITATIONS["zscore"])
 
 
 def reference_scaling(image: sitk.Image, reference: sitk.Image, tissue: str) -> tuple[sitk.Image, Normalisation]:
     """x / mean of the reference tissue (``tissue``: its name, e.g. muscle or fat)."""
     values = _region_values(image, reference, f"reference tissue {tissue}")
-    mean = float(values.mean())
-    if mean <= 0:
+    return reference_scaling_with(image, float(values.mean()), tissue, values.size)
+
+
+def reference_scaling_with(image: sitk.Image, mean: float, tissue: str, voxels: int
+                           ) -> tuple[sitk.Image, Normalisation]:
+    """x / the reference tissue's mean measured elsewhere (e.g. the gate's reference tissue)."""
+    if not mean > 0:
         raise InputError(f"reference scaling: the {tissue} reference has mean {mean:.4g}; expected > 0")
-    return _scaled(image, 0.0, mean), Normalisation("reference-scaling", f"reference tissue {tissue}", values.size,
+    return _scaled(image, 0.0, mean), Normalisation("reference-scaling", f"reference tissue {tissue}", voxels,
                                                     {"mean": mean}, CITATIONS["reference-scaling"])
 
 

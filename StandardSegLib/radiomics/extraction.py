@@ -19,10 +19,10 @@ import json
 import logging
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import SimpleITK as sitk
 import yaml
@@ -60,6 +60,10 @@ class RadiomicsResult:
     parameters_source: str
     pyradiomics_version: str
     warnings: tuple[str, ...] = field(default=())
+    #: Which features are reported: ``{"name": "all"}``, or the protocol's robust set (``restricted``).
+    feature_set: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({"name": "all"}))
+    #: The intensity normalisation applied to the image first (``StandardSegLib.normalisation``), or None.
+    normalisation: Optional[Mapping[str, Any]] = None
 
     def ibsi(self) -> dict[str, IBSIFeature]:
         """The features that have an IBSI counterpart, by pyradiomics name."""
@@ -70,8 +74,18 @@ class RadiomicsResult:
         """pyradiomics' known IBSI deviations that apply to these settings and features."""
         return applicable_deviations(self.settings, self.features)
 
+    def restricted(self, names: Sequence[str], source: str) -> "RadiomicsResult":
+        """Only the features named in ``names`` (e.g. a protocol's robust set), saying so in ``feature_set``:
+        its name, source and the extracted features that were left out."""
+        kept = {name: value for name, value in self.features.items() if name in set(names)}
+        dropped = [name for name in self.features if name not in kept]
+        return replace(self, features=MappingProxyType(kept), feature_set=MappingProxyType(
+            {"name": "robust", "source": source, "reported": len(kept), "left_out": dropped}))
+
     def to_dict(self) -> dict[str, Any]:
+        normalisation = {"normalisation": dict(self.normalisation)} if self.normalisation is not None else {}
         return {
+            "feature_set": _plain(self.feature_set), **normalisation,
             "features": dict(self.features),
             "ibsi": {name: feature.to_dict() for name, feature in self.ibsi().items()},
             "ibsi_deviations": [deviation.to_dict() for deviation in self.deviations()],

@@ -55,6 +55,9 @@ class RobustnessSettings:
             section.get("perturbations", list(PerturbationSettings().perturbations)),
             **{key: float(section[key]) for key in ("rotation_deg", "translation_fraction", "volume_fraction",
                                                      "contour_sd_voxels") if key in section})
+        if section.get("restrict_to_robust") and not section.get("robust_features"):
+            raise ProtocolError(f"protocol {protocol.id}: radiomics.robustness.restrict_to_robust needs the "
+                                f"robust_features list (from 'standardseg robustness')")
         form = icc.get("form", ICC_FORM)
         if form != ICC_FORM:
             raise ProtocolError(f"protocol {protocol.id}: radiomics.robustness.icc.form: expected {ICC_FORM}, "
@@ -186,6 +189,17 @@ def _score(mode: str, names: tuple[str, ...], tables: Sequence[Sequence[Radiomic
     return RobustnessResult(mode=mode, criterion=criterion, lesions=names, features=features,
                             values={name: values[i] for i, name in enumerate(feature_names)}, settings=settings,
                             parameters_source=parameters_source, seconds=0.0)
+
+
+def reported_features(result: RadiomicsResult, protocol: Protocol) -> RadiomicsResult:
+    """``result`` restricted to the protocol's robust set when its ``radiomics.robustness.restrict_to_robust``
+    says so (report.json ``radiomics.feature_set`` then names the set and what was left out), else unchanged."""
+    settings = RobustnessSettings.from_protocol(protocol)
+    if not settings.restrict_to_robust:
+        return result
+    source = (f"protocol {protocol.id} v{protocol.version} radiomics.robustness.robust_features "
+              f"({len(settings.robust_features)} features)")
+    return result.restricted(settings.robust_features, source)
 
 
 def _number(value: float) -> Optional[float]:
