@@ -256,3 +256,15 @@ def test_percist_needs_liver_and_sul_convertible_units():
     assert muscle["category"] == "not assessable: baseline reference tissue is muscle, PERCIST needs the liver"
     hounsfield = percist_category(_percist_document(10.0, units="HU"), _percist_document(8.0), pairing)
     assert hounsfield["category"] == "not assessable: baseline values are in HU, not SUVbw or SUVlbm (SUL)"
+
+
+def test_agreement_reads_bundle_segments(runs, capsys):
+    """The baseline's ball and the grown follow-up ball are concentric: Dice = 2|a0| / (|a0| + |a1|)."""
+    tmp, baseline, followup, counts = runs
+    assert main(["agreement", f"{baseline}:a", f"{followup}:a", "-o", str(tmp / "agreement")]) == 0
+    document = json.loads((tmp / "agreement" / "agreement.json").read_text(encoding="utf-8"))
+    pair = document["lesions"][0]["pairs"][0]
+    assert pair["dice"] == pytest.approx(2 * counts["a0"] / (counts["a0"] + counts["a1"]), rel=1e-12)
+    assert document["lesions"][0]["masks"] == ["baseline:a", "followup:a"]
+    assert main(["agreement", str(baseline), str(followup), "-o", str(tmp / "ambiguous")]) == 2
+    assert "the bundle holds 2 segments (a, b); name one as BUNDLE:SEGMENT" in capsys.readouterr().err
