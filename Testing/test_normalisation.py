@@ -199,3 +199,23 @@ def test_protocol_normalisation_with_pyradiomics_normalize_is_refused():
     protocol = _mr_protocol({"method": "zscore", "region": "body"}, normalize=True)
     with pytest.raises(ProtocolError, match="normalize: true both normalise"):
         values_for_radiomics(_checked(protocol, image_of(np.ones((4, 4, 4)))))
+
+
+def test_nyul_landmarks_command_and_protocol_step(tmp_path, capsys):
+    """Landmarks learnt by the CLI from two scans of one head at different gains; the protocol step then maps a
+    third gain onto the same scale as the first scan (within the body)."""
+    from StandardSegLib.cli import main
+    from StandardSegLib.normalisation.protocol_step import normalise
+
+    values, labels = tissues()
+    for name, gain in (("a", 1.0), ("b", 2.0)):
+        sitk.WriteImage(image_of(gain * values), str(tmp_path / f"{name}.nrrd"))
+    (tmp_path / "training.txt").write_text("# training scans\na.nrrd\nb.nrrd\n")
+    assert main(["nyul-landmarks", "--list", str(tmp_path / "training.txt"), "-o", str(tmp_path / "nyul.json")]) == 0
+    assert "from 2 training image(s)" in capsys.readouterr().out
+    assert main(["nyul-landmarks", str(tmp_path / "a.nrrd"), "-o", str(tmp_path / "nyul.json")]) == 2
+    first, record = normalise(image_of(values), {"method": "nyul", "landmarks": "nyul.json"}, base_dir=tmp_path)
+    third, _ = normalise(image_of(5 * values), {"method": "nyul", "landmarks": "nyul.json"}, base_dir=tmp_path)
+    inside = labels > 0
+    assert np.allclose(sitk.GetArrayViewFromImage(first)[inside], sitk.GetArrayViewFromImage(third)[inside], atol=1e-3)
+    assert record.method == "nyul" and record.region == "mask" and len(record.details["landmarks_sha256"]) == 64
