@@ -9,6 +9,7 @@ ICC needs at least ``MIN_LESIONS_ICC`` lesions (and 5 volumes in all), Bland-Alt
 
 from __future__ import annotations
 
+import warnings
 from itertools import combinations
 from typing import Any, Sequence
 
@@ -38,7 +39,9 @@ def _icc(table: np.ndarray, readers: Sequence[str]) -> dict[str, Any]:
 
     long = pd.DataFrame({"lesion": np.repeat(np.arange(table.shape[0]), table.shape[1]),
                          "reader": np.tile(list(readers), table.shape[0]), "volume_ml": table.ravel()})
-    frame = pingouin.intraclass_corr(data=long, targets="lesion", raters="reader", ratings="volume_ml")
+    with warnings.catch_warnings():  # pingouin 0.7.0's ANOVA uses an argument pandas 3.1 deprecates
+        warnings.filterwarnings("ignore", message="The inplace keyword", module="pingouin")
+        frame = pingouin.intraclass_corr(data=long, targets="lesion", raters="reader", ratings="volume_ml")
     result = {}
     for _, row in frame.iterrows():
         if row["Type"] in _ICC_TYPES:
