@@ -230,6 +230,7 @@ def test_report_reads_in_a_browser_on_screen_and_on_a4(demo_bundle):
             radiomics.locator("summary").click()
             assert radiomics.locator("table th", has_text="IBSI code").is_visible()
             radiomics.locator("summary").click()
+            page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(SCREENSHOTS / "report-desktop.png"), full_page=True)
             page.screenshot(path=str(SCREENSHOTS / "report-desktop-summary.png"))
 

@@ -41,11 +41,12 @@ figure{margin:0}figcaption{font-size:12px;color:var(--muted);margin-top:2px}
 .lesion-body{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start}.lesion-body dl{min-width:22em}
 .figures{max-width:680px}
 #lesion-summary{width:100%}#lesion-summary .method{display:inline-block;min-width:14em}
+#lesion-summary td a{white-space:nowrap}
 .unit{font-weight:400;color:var(--muted);font-size:.9em}
 .mip{display:inline-block;position:relative;line-height:0;max-width:100%}.mip img{max-width:100%;height:auto}
 .marker{transform:translate(-50%,-50%);background:#c62828;border-radius:9px;min-width:18px;text-align:center}
 @media print{.views{grid-template-columns:repeat(3,58mm)}.lesion{break-before:auto}
- #lesion-summary .method{min-width:8em}#gate{table-layout:fixed}#gate td{overflow-wrap:anywhere}
+ #lesion-summary .method{min-width:8em}#lesion-summary td a{white-space:normal}#gate{table-layout:fixed}#gate td{overflow-wrap:anywhere}
  #gate th:nth-child(1){width:11%}#gate th:nth-child(2){width:15%}#gate th:nth-child(3){width:22%}
  #gate th:nth-child(4),#gate th:nth-child(5){width:11%}
  .frame .o,.frame .pos,.frame .barlabel,.bar,.marker{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
