@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -110,6 +111,9 @@ def test_three_readers_with_known_offsets_order_as_expected(readers, tmp_path, c
     assert bland_altman[("C", "A")]["bias_ml"] == pytest.approx(difference.mean())
     assert bland_altman[("C", "A")]["limits_ml"][1] == pytest.approx(difference.mean() + 1.96 * difference.std(ddof=1))
     assert bland_altman[("B", "A")]["bias_ml"] < bland_altman[("C", "A")]["bias_ml"]
+    first = document["lesions"][0]
+    assert first["masks_sha256"][2] == hashlib.sha256((folder / "C0.nrrd").read_bytes()).hexdigest()
+    assert first["reference_sha256"] == hashlib.sha256((folder / "A0.nrrd").read_bytes()).hexdigest()
     summary = {row["reader"]: row for row in document["summary"]}
     assert summary["A"]["mean_dice"] > summary["B"]["mean_dice"] > summary["C"]["mean_dice"]
     rows = list(csv.DictReader((output / "agreement.csv").open(encoding="utf-8")))

@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from StandardSegLib.errors import InputError
 from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.measure import align_mask
+from StandardSegLib.report.report_json import sha256_of
 from StandardSegLib.rtstruct import is_rtstruct
 
 if TYPE_CHECKING:
@@ -56,37 +57,41 @@ def parse_mask_spec(text: str) -> MaskSpec:
     raise InputError(f"mask {text!r}: expected an existing file, RS.dcm:ROI or BUNDLE:SEGMENT, found no such path")
 
 
-def read_lesion_masks(specs: Sequence[MaskSpec], grid: Optional[LoadedImage]) -> tuple[list[sitk.Image], list[str]]:
-    """The masks (uint8, 1 inside) on one grid, and notes on any resampling or RTSTRUCT warning."""
+def read_lesion_masks(specs: Sequence[MaskSpec],
+                      grid: Optional[LoadedImage]) -> tuple[list[sitk.Image], list[str], list[str]]:
+    """The masks (uint8, 1 inside) on one grid, the SHA-256 of each file read (the segment file of a bundle),
+    and notes on any resampling or RTSTRUCT warning."""
     notes: list[str] = []
     reference = grid.image if grid is not None else None
-    masks = []
+    masks, hashes = [], []
     for spec in specs:
-        mask = _read(spec, grid, notes)
+        mask, source = _read(spec, grid, notes)
+        hashes.append(sha256_of(source))
         if reference is None:
             reference = mask
         aligned, aligned_notes = align_mask(mask, reference, spec.label)
         notes.extend(aligned_notes)
         binary = sitk.Cast(aligned != 0, sitk.sitkUInt8)
         masks.append(binary)
-    return masks, notes
+    return masks, hashes, notes
 
 
-def _read(spec: MaskSpec, grid: Optional[LoadedImage], notes: list[str]) -> sitk.Image:
+def _read(spec: MaskSpec, grid: Optional[LoadedImage], notes: list[str]) -> tuple[sitk.Image, Path]:
+    """The mask as stored and the file it came from."""
     if spec.path.is_dir():
         return _bundle_segment(spec)
     if is_rtstruct(spec.path):
         if grid is None:
             raise InputError(f"mask {spec.text}: an RTSTRUCT's contours need a grid image to be rasterised onto; "
                              f"give --grid IMAGE")
-        return read_mask_file(spec.path, grid.image, spec.part, grid.datasets, notes)
+        return read_mask_file(spec.path, grid.image, spec.part, grid.datasets, notes), spec.path
     if spec.part is not None:
         raise InputError(f"mask {spec.text}: ':{spec.part}' names an RTSTRUCT ROI or a bundle segment, "
                          f"but {spec.path.name} is a voxel mask")
-    return read_mask_file(spec.path)
+    return read_mask_file(spec.path), spec.path
 
 
-def _bundle_segment(spec: MaskSpec) -> sitk.Image:
+def _bundle_segment(spec: MaskSpec) -> tuple[sitk.Image, Path]:
     folder = spec.path / SEGMENTS
     names = sorted(path.name[:-len(".seg.nrrd")] for path in folder.glob("*.seg.nrrd"))
     if not names:
@@ -97,5 +102,6 @@ def _bundle_segment(spec: MaskSpec) -> sitk.Image:
     name = spec.part or names[0]
     if name not in names:
         raise InputError(f"mask {spec.text}: no segment '{name}' in the bundle (found {', '.join(names)})")
-    mask = sitk.ReadImage(str(folder / f"{name}.seg.nrrd"))
-    return sitk.VectorIndexSelectionCast(mask, 0) if mask.GetNumberOfComponentsPerPixel() > 1 else mask
+    path = folder / f"{name}.seg.nrrd"
+    mask = sitk.ReadImage(str(path))
+    return (sitk.VectorIndexSelectionCast(mask, 0) if mask.GetNumberOfComponentsPerPixel() > 1 else mask), path

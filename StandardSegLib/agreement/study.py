@@ -1,8 +1,8 @@
 """agreement.json: N readers' segmentations of the same lesions, validated against
 Resources/Schemas/agreement.schema.json.
 
-Per lesion: STAPLE consensus and every reader against it, all reader pairs, and each reader against a
-reference when one is given (``overlap``). Across lesions: volume ICCs and Bland-Altman (``volumes``).
+Per lesion: the SHA-256 of every mask file read, STAPLE consensus and every reader against it, all reader
+pairs, and each reader against a reference when one is given (``overlap``). Across lesions: volume ICCs and Bland-Altman (``volumes``).
 Per reader: the mean Dice against the reference (if given) or the consensus, the number a protocol's
 ``operator_training.min_agreement_dice`` is checked against.
 """
@@ -52,11 +52,13 @@ def agreement_study(lesions: Sequence[Sequence[MaskSpec]], readers: Sequence[str
     for number, specs in enumerate(lesions):
         grid = grids[0] if len(grids) == 1 else grids[number] if grids else None
         reference_spec = references[number] if references else None
-        masks, notes = read_lesion_masks([*specs, *([reference_spec] if reference_spec else [])], grid)
+        masks, hashes, notes = read_lesion_masks([*specs, *([reference_spec] if reference_spec else [])], grid)
         reference = masks.pop() if reference_spec else None
+        reference_hash = hashes.pop() if reference_spec else None
         measured = lesion_agreement(masks, readers, reference)
-        results.append({"lesion": number + 1, "masks": [spec.label for spec in specs],
+        results.append({"lesion": number + 1, "masks": [spec.label for spec in specs], "masks_sha256": hashes,
                         "reference_mask": reference_spec.label if reference_spec else None,
+                        "reference_sha256": reference_hash,
                         "spacing_mm": list(masks[0].GetSpacing()), "notes": notes, **measured})
         volumes.append([reader["volume_ml"] for reader in measured["readers"]])
     document = {"schema": SCHEMA_ID, "created_at": dt.datetime.now().astimezone().isoformat(),
