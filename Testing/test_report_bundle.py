@@ -183,13 +183,14 @@ def test_html_is_self_contained_with_gate_table_and_images(bundle):
     assert page.external == []
     assert page.gate_rows == [item["verdict"] for item in document["gate"]["items"]]
     assert page.svgs == len(document["segments"])  # one histogram per lesion
-    assert len(page.images) == 3 * len(document["segments"]) + 1  # three planes per lesion and the PET MIP
+    # three planes per lesion fused over the demo's CT and three of the PET alone, and the PET MIP
+    assert len(page.images) == 6 * len(document["segments"]) + 1
     contours = 0
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"))
         contours += int((picture == CONTOUR_RGB).all(axis=2).any())
-    assert contours == 3 * len(document["segments"])  # every lesion view has its contour drawn
+    assert contours == 6 * len(document["segments"])  # every lesion view has its contour drawn
 
 
 def test_html_escapes_values(bundle, pipeline):
