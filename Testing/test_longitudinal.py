@@ -268,3 +268,23 @@ def test_agreement_reads_bundle_segments(runs, capsys):
     assert document["lesions"][0]["masks"] == ["baseline:a", "followup:a"]
     assert main(["agreement", str(baseline), str(followup), "-o", str(tmp / "ambiguous")]) == 2
     assert "the bundle holds 2 segments (a, b); name one as BUNDLE:SEGMENT" in capsys.readouterr().err
+
+
+def test_uptake_times_outside_the_protocol_window_are_a_difference(runs):
+    from StandardSegLib.longitudinal.comparability import check_comparability
+
+    _, baseline, _, _ = runs
+    document = load_library().get("fdg-pet-ct-oncology").to_dict()
+    document["longitudinal"]["uptake_time_tolerance_min"] = 15
+    validate_document(document, "uptake test copy")
+    protocol = Protocol.from_document(document, "uptake.yaml", USER)
+    first = json.loads((baseline / "report.json").read_text(encoding="utf-8"))
+    later = json.loads(json.dumps(first))
+    later["image"]["series_datetime"] = "2024-01-15T10:50:00"  # the synthetic study: injected 09:30, scanned 10:30
+    items = {item.key: item for item in check_comparability(first, later, protocol).items}
+    uptake = items["uptake time (within 15 min)"]
+    assert (uptake.baseline, uptake.followup, uptake.status) == (60.0, 80.0, "differs")
+    assert items["uptake time (within 15 min)"].message == (
+        "uptake time (within 15 min) differs: baseline 60.0, follow-up 80.0")
+    later["image"]["series_datetime"] = "2024-01-15T10:40:00"
+    assert check_comparability(first, later, protocol).verdict == "comparable"

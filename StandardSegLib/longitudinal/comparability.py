@@ -1,5 +1,6 @@
 """Are two time points comparable? The protocol's ``longitudinal.must_match`` DICOM keywords, compared on
-the image records of both reports, plus the protocol itself (id and version).
+the image records of both reports, the protocol itself (id and version) and, when the protocol sets
+``uptake_time_tolerance_min``, the PET uptake times (injection to series time, minutes).
 
 ESR/EORTC consensus rec. 7: longitudinal measurements strictly on the same hardware and software platform.
 Each difference is named with both values. Keys in ``longitudinal.blocking`` block the comparison (no
@@ -10,6 +11,7 @@ computed, with that verdict beside them. A key neither report recorded cannot be
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -93,12 +95,35 @@ def check_comparability(baseline: Mapping[str, Any], followup: Mapping[str, Any]
         else:
             status = MATCH if _same(first, second) else DIFFERS
         items.append(CheckItem(keyword, field, first, second, status, keyword in blocking))
+    tolerance = protocol.longitudinal_uptake_tolerance_min
+    if tolerance is not None:
+        items.append(_uptake_item(baseline["image"], followup["image"], tolerance))
     return Comparability(tuple(items), protocol.document["longitudinal"]["source"])
 
 
 def _protocol_item(first: Mapping[str, Any], second: Mapping[str, Any]) -> CheckItem:
     values = [f"{protocol['id']} {protocol['version']}" for protocol in (first, second)]
     return CheckItem("protocol", None, values[0], values[1], MATCH if values[0] == values[1] else DIFFERS, False)
+
+
+def uptake_minutes(image: Mapping[str, Any]) -> Optional[float]:
+    """Minutes from injection (RadiopharmaceuticalStartDateTime) to the series time of an image record."""
+    try:
+        start = dt.datetime.fromisoformat(image["injection_datetime"])
+        scan = dt.datetime.fromisoformat(image["series_datetime"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (scan - start).total_seconds() / 60.0
+
+
+def _uptake_item(first: Mapping[str, Any], second: Mapping[str, Any], tolerance: float) -> CheckItem:
+    key = f"uptake time (within {tolerance:g} min)"
+    times = [uptake_minutes(image) for image in (first, second)]
+    shown = [None if value is None else round(value, 1) for value in times]
+    if None in times:
+        return CheckItem(key, None, shown[0], shown[1], NOT_RECORDED if times == [None, None] else DIFFERS, False)
+    return CheckItem(key, None, shown[0], shown[1], MATCH if abs(times[0] - times[1]) <= tolerance else DIFFERS,
+                     False)
 
 
 def _field(keyword: str, image: Mapping[str, Any]) -> Optional[str]:

@@ -14,10 +14,10 @@ al., Radiology 2016;280:576 "Practical PERCIST").
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Mapping, Optional
 
 from StandardSegLib.errors import SUVError
+from StandardSegLib.longitudinal.comparability import uptake_minutes
 from StandardSegLib.longitudinal.pairing import Pairing
 from StandardSegLib.suv.body_size import normaliser
 
@@ -114,19 +114,10 @@ def _hottest(document: Mapping[str, Any], factor: float, when: str) -> Optional[
 
 
 def _uptake_warnings(baseline: Mapping[str, Any], followup: Mapping[str, Any]) -> list[str]:
-    times = [_uptake_minutes(document["image"]) for document in (baseline, followup)]
+    times = [uptake_minutes(document["image"]) for document in (baseline, followup)]
     if None in times:
         return ["uptake time not known at both time points: PERCIST asks for uptake times within 15 min"]
     if abs(times[0] - times[1]) > UPTAKE_DIFFERENCE_MIN:
         return [f"uptake times {times[0]:.0f} and {times[1]:.0f} min differ by more than "
                 f"{UPTAKE_DIFFERENCE_MIN:g} min (PERCIST)"]
     return []
-
-
-def _uptake_minutes(image: Mapping[str, Any]) -> Optional[float]:
-    try:
-        start = dt.datetime.fromisoformat(image["injection_datetime"])
-        scan = dt.datetime.fromisoformat(image["series_datetime"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (scan - start).total_seconds() / 60.0

@@ -171,6 +171,11 @@ class Protocol:
         return thaw(self.document["longitudinal"]["must_match"])
 
     @property
+    def longitudinal_uptake_tolerance_min(self) -> Optional[float]:
+        """Largest difference of the uptake times of two time points (minutes), if the protocol checks it."""
+        return self.document["longitudinal"].get("uptake_time_tolerance_min")
+
+    @property
     def longitudinal_blocking(self) -> list[str]:
         """The must-match keywords whose difference blocks a longitudinal comparison (default none)."""
         return thaw(self.document["longitudinal"].get("blocking", []))
