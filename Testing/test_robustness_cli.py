@@ -117,3 +117,26 @@ def test_harmonise_writes_beside_the_cohort_table(tmp_path, capsys):
     means = {site: np.mean([float(row["value"]) for row in rows if row["site"] == site]) for site in ("north", "south")}
     assert abs(means["north"] - means["south"]) < 2.0
     assert table.read_bytes() == before
+
+
+def test_real_sts_pet_gtv_noise_only_keeps_the_shape_of_features(tmp_path, capsys):
+    """STS_001's PET with the expert GTV (RTSTRUCT): noise moves no contour, so every shape feature is constant
+    across the repetitions (CV 0) and equals what 'standardseg features' gives on the unperturbed image."""
+    sts = Path(__file__).parent / "Data" / "real" / "sts" / "STS_001" / "PET"
+    image, mask = sts / "image", sts / "mask" / "RS.dcm"
+    out = tmp_path / "sts"
+    assert main(["robustness", str(image), "--mask", str(mask), "--roi", "GTV_Mass_PET", "--protocol", PROTOCOL,
+                 "--perturbations", "N", "--repetitions", "2", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["features", str(image), "--mask", str(mask), "--roi", "GTV_Mass_PET", "--protocol", PROTOCOL,
+                 "--json"]) == 0
+    direct = json.loads(capsys.readouterr().out)["features"]
+    values = {}
+    for row in csv.DictReader((out / "values.csv").open()):
+        values.setdefault(row["feature"], []).append(float(row["value"]))
+    shape = [name for name in values if "_shape_" in name]
+    assert len(shape) == 14
+    for name in shape:
+        assert values[name][0] == values[name][1] and np.isclose(values[name][0], direct[name], rtol=1e-9), name
+    noisy = values["original_firstorder_Mean"]
+    assert noisy[0] != noisy[1] and all(abs(value / direct["original_firstorder_Mean"] - 1) < 0.01 for value in noisy)

@@ -149,9 +149,10 @@ def _load_lesion(spec: tuple[str, str, Optional[str], str], protocol: Protocol, 
     mask = read_mask_file(Path(mask_path), image, roi, headers, warnings=warnings)
     mask, mask_warnings = mask_on_image_grid(mask, image, Path(mask_path).name)
     notes += [f"{name}: {warning}" for warning in warnings + mask_warnings]
-    normalisation = protocol.radiomics_normalisation
+    from StandardSegLib.normalisation.protocol_step import normalise, protocol_normalisation
+
+    normalisation = protocol_normalisation(protocol)
     if normalisation:
-        from StandardSegLib.normalisation.protocol_step import normalise
 
         reference = None
         if args.reference_mask:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import SimpleITK as sitk
 
     from StandardSegLib.gate.reference_tissue import ReferenceMeasurement
+    from StandardSegLib.protocols.model import Protocol
     from StandardSegLib.session import CheckedImage
 
 
@@ -57,14 +58,21 @@ def normalise(image: sitk.Image, settings: Mapping[str, Any], *, headers: Sequen
     raise InputError(f"{what}: unknown normalisation method {method!r}")
 
 
+def protocol_normalisation(protocol: Protocol) -> Optional[dict[str, Any]]:
+    """The protocol's ``radiomics.normalisation`` (None when it selects none); ProtocolError when pyradiomics'
+    own ``normalize`` is on as well (a second normalisation would silently redo the first)."""
+    settings = protocol.radiomics_normalisation
+    if settings and protocol.radiomics.get("setting", {}).get("normalize"):
+        raise ProtocolError(f"protocol {protocol.id}: radiomics.normalisation ({settings['method']}) and "
+                            f"pyradiomics' setting normalize: true both normalise; keep one")
+    return settings
+
+
 def values_for_radiomics(checked: CheckedImage) -> tuple[sitk.Image, Optional[Normalisation]]:
     """The image radiomics are extracted from in a session: the measured values, normalised when the protocol
     says so (with the gate's reference-tissue statistics for reference-based methods)."""
-    settings = checked.protocol.radiomics_normalisation
+    settings = protocol_normalisation(checked.protocol)
     if not settings:
         return checked.values_image, None
-    if checked.protocol.radiomics.get("setting", {}).get("normalize"):
-        raise ProtocolError(f"protocol {checked.protocol.id}: radiomics.normalisation ({settings['method']}) and "
-                            f"pyradiomics' setting normalize: true both normalise; keep one")
     return normalise(checked.values_image, settings, headers=checked.loaded.datasets, measured=checked.gate.reference,
                      base_dir=checked.protocol.source_path.parent, what=f"protocol {checked.protocol.id} radiomics")

@@ -20,8 +20,8 @@ the paper's order:
 
 R and T are applied together as one rigid transform: the image is resampled linearly and the mask by linear
 interpolation of its indicator thresholded at 0.5 (as in the paper). Everything happens on a crop around the
-mask (``CROP_MARGIN_MM``), so a perturbation costs milliseconds, and the grid is kept: pyradiomics then
-resamples as the protocol says, like for the unperturbed image.
+mask (``CROP_MARGIN_MM``), so a perturbation costs milliseconds, and is pasted back onto the whole image
+(``paste_back``): pyradiomics then resamples as the protocol says, on the same grid as the unperturbed image.
 """
 
 from __future__ import annotations
@@ -108,6 +108,18 @@ def crop_to_mask(image: sitk.Image, mask: sitk.Image, margin_mm: float = CROP_MA
     return sitk.RegionOfInterest(image, size, start), sitk.RegionOfInterest(mask, size, start)
 
 
+def paste_back(perturbed: Perturbed, image: sitk.Image) -> Perturbed:
+    """The perturbed crop put back on the whole image's grid (uint8 mask): pyradiomics anchors its
+    resampling grid at the image's first voxel, so a crop would shift it and change every feature a little even
+    without any perturbation; on the whole grid, a zero perturbation gives the unperturbed features exactly."""
+    start = image.TransformPhysicalPointToIndex(perturbed.image.GetOrigin())
+    size = perturbed.image.GetSize()
+    whole = sitk.Paste(sitk.Cast(image, perturbed.image.GetPixelID()), perturbed.image, size, [0] * len(size), start)
+    empty = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(image)
+    return Perturbed(whole, sitk.Paste(empty, perturbed.mask, size, [0] * len(size), start), perturbed.drawn)
+
+
 def estimate_noise_sd(image: sitk.Image) -> float:
     """Image noise SD from the finest diagonal wavelet detail (Donoho's MAD estimator, as Zwanenburg 2019)."""
     import pywt
@@ -121,10 +133,11 @@ def estimate_noise_sd(image: sitk.Image) -> float:
 
 def perturb(image: sitk.Image, mask: sitk.Image, settings: PerturbationSettings, rng: np.random.Generator,
             noise_sd: Optional[float] = None) -> Perturbed:
-    """One draw of ``settings``' perturbations of a (cropped) float image and its 0/1 mask."""
+    """One draw of ``settings``' perturbations of a (cropped) image and its 0/1 mask; the image comes back as
+    float64 if it was, else float32."""
     drawn: dict[str, float] = {}
     enabled = set(settings.perturbations)
-    image = sitk.Cast(image, sitk.sitkFloat32)
+    image = sitk.Cast(image, sitk.sitkFloat64 if image.GetPixelID() == sitk.sitkFloat64 else sitk.sitkFloat32)
     binary = sitk.Cast(mask > 0, sitk.sitkUInt8)
     if enabled & {"rotation", "translation"}:
         transform = _rigid(image, binary, settings, rng, drawn)
@@ -133,7 +146,7 @@ def perturb(image: sitk.Image, mask: sitk.Image, settings: PerturbationSettings,
         binary = sitk.Cast(moved >= 0.5, sitk.sitkUInt8)
     if "noise" in enabled:
         sd = estimate_noise_sd(image) if noise_sd is None else noise_sd
-        noise = rng.normal(0.0, sd, size=image.GetSize()[::-1]).astype(np.float32)
+        noise = rng.normal(0.0, sd, size=image.GetSize()[::-1]).astype(sitk.GetArrayViewFromImage(image).dtype)
         noisy = sitk.GetImageFromArray(sitk.GetArrayViewFromImage(image) + noise)
         noisy.CopyInformation(image)
         image, drawn["noise_sd"] = noisy, sd

@@ -21,7 +21,8 @@ import numpy as np
 
 from StandardSegLib.errors import InputError, ProtocolError
 from StandardSegLib.robustness.icc import ICC_FORM, icc_1_1
-from StandardSegLib.robustness.perturbations import PerturbationSettings, crop_to_mask, estimate_noise_sd, perturb
+from StandardSegLib.robustness.perturbations import (PerturbationSettings, crop_to_mask, estimate_noise_sd, paste_back,
+                                                     perturb)
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -143,7 +144,7 @@ def perturbation_study(lesions: Sequence[Lesion], settings: RobustnessSettings, 
         noise_sd = estimate_noise_sd(image) if "noise" in settings.perturbation.perturbations else None
         runs, draws = [], []
         for repetition in range(settings.repetitions):
-            perturbed = perturb(image, mask, settings.perturbation, rng, noise_sd)
+            perturbed = paste_back(perturb(image, mask, settings.perturbation, rng, noise_sd), lesion.image)
             runs.append(extract(perturbed.image, perturbed.mask, f"{lesion.name} perturbation {repetition + 1}"))
             draws.append(perturbed.drawn)
         tables.append(runs)
