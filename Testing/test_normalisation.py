@@ -219,3 +219,13 @@ def test_nyul_landmarks_command_and_protocol_step(tmp_path, capsys):
     inside = labels > 0
     assert np.allclose(sitk.GetArrayViewFromImage(first)[inside], sitk.GetArrayViewFromImage(third)[inside], atol=1e-3)
     assert record.method == "nyul" and record.region == "mask" and len(record.details["landmarks_sha256"]) == 64
+
+
+def test_robust_set_must_name_enabled_features():
+    from StandardSegLib.errors import ProtocolError
+    from StandardSegLib.robustness.study import RobustnessSettings
+
+    protocol = _mr_protocol({"method": "zscore"}, {"restrict_to_robust": True,
+                                                   "robust_features": ["original_ngtdm_Busyness"]})
+    with pytest.raises(ProtocolError, match="original_ngtdm_Busyness is not a feature of an enabled class"):
+        RobustnessSettings.from_protocol(protocol)

@@ -59,6 +59,12 @@ class RobustnessSettings:
         if section.get("restrict_to_robust") and not section.get("robust_features"):
             raise ProtocolError(f"protocol {protocol.id}: radiomics.robustness.restrict_to_robust needs the "
                                 f"robust_features list (from 'standardseg robustness')")
+        classes = protocol.radiomics.get("featureClass", {})
+        for name in section.get("robust_features", ()):
+            parts = name.split("_")
+            if len(parts) < 3 or parts[-2] not in classes:
+                raise ProtocolError(f"protocol {protocol.id}: radiomics.robustness.robust_features: {name} is not a "
+                                    f"feature of an enabled class ({', '.join(classes)})")
         form = icc.get("form", ICC_FORM)
         if form != ICC_FORM:
             raise ProtocolError(f"protocol {protocol.id}: radiomics.robustness.icc.form: expected {ICC_FORM}, "
