@@ -90,12 +90,16 @@ def main() -> None:
               f"(aim >= {TARGET_SPEEDUP}x)")
         print(f"batch-layer overhead (1 worker - bare)  {one - bare:+.1f} s total, "
               f"{(one - bare) / len(cases):+.2f} s/case ({(one - bare) / bare:+.0%})")
+        in_workers = sum(result.seconds for result in run.results)
+        print(f"2 workers: cases' time inside the workers {in_workers:.1f} s = {in_workers / two:.2f} cases running at "
+              "once on average (2 = both workers always busy)")
         peaks: dict[str, float] = {}
         for result in run.results:
             peaks[result.worker] = max(peaks.get(result.worker, 0.0), result.peak_rss_mb or 0.0)
         for number, (worker, peak) in enumerate(sorted(peaks.items()), start=1):
             cases_run = sum(result.worker == worker for result in run.results)
             print(f"worker {number}: {cases_run} cases, peak resident memory {peak:.0f} MiB")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
         for result in run.results:
             if result.status == "failed":
                 print(f"failed: {result.case_id}: {result.reason}")
