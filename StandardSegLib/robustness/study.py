@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from StandardSegLib.protocols.model import Protocol
     from StandardSegLib.radiomics import RadiomicsResult
 
-#: ICC statistic a threshold is applied to: the point estimate or the lower bound of its 95 % CI (Koo & Li,
-#: J Chiropr Med 2016, recommend judging reliability on the confidence interval).
-STATISTICS = ("point", "lower_95ci")
-
 
 @dataclass(frozen=True)
 class RobustnessSettings:
@@ -43,6 +39,8 @@ class RobustnessSettings:
     repetitions: int = 10
     seed: int = 614
     icc_threshold: float = 0.9
+    #: The ICC statistic the threshold applies to: "point", or "lower_95ci", the lower bound of its 95 % CI (Koo
+    #: & Li, J Chiropr Med 2016, recommend judging reliability on the confidence interval).
     icc_statistic: str = "point"
     cv_max: float = 0.1
     restrict_to_robust: bool = False
@@ -92,6 +90,8 @@ class Lesion:
 
 @dataclass(frozen=True)
 class FeatureRobustness:
+    """One feature's scores (None where undefined: ICC with one lesion, CV of a zero-mean feature)."""
+
     name: str
     icc: Optional[float]
     icc_lower: Optional[float]
@@ -182,8 +182,8 @@ def _score(mode: str, names: tuple[str, ...], tables: Sequence[Sequence[Radiomic
         icc = icc_1_1(values)
         statistic = icc.icc if settings.icc_statistic == "point" else icc.lower
         robust = np.nan_to_num(statistic, nan=-np.inf) >= settings.icc_threshold
-        criterion = (f"{ICC_FORM} {'lower 95 % bound' if settings.icc_statistic == 'lower_95ci' else ''}"
-                     .rstrip() + f" >= {settings.icc_threshold} over {len(names)} lesions")
+        statistic_name = ICC_FORM + (" lower 95 % bound" if settings.icc_statistic == "lower_95ci" else "")
+        criterion = f"{statistic_name} >= {settings.icc_threshold} over {len(names)} lesions"
         icc_values = (icc.icc, icc.lower, icc.upper)
     else:
         robust = np.nan_to_num(cv, nan=np.inf) <= settings.cv_max
