@@ -131,6 +131,23 @@ class GuidedPanel:
                 view.set_background_volume_id(values.GetID())
             view.fit_view_to_content()
 
+    def jump_to_hottest(self) -> tuple[float, float, float]:
+        """Centre every slice view on the values volume's hottest voxel (where a PET reader starts looking);
+        returns its RAS position."""
+        import numpy as np
+        import slicer
+        import vtk
+
+        values = self.session.values_node
+        array = slicer.util.arrayFromVolume(values)
+        k, j, i = np.unravel_index(int(np.argmax(array)), array.shape)
+        ijk_to_ras = vtk.vtkMatrix4x4()
+        values.GetIJKToRASMatrix(ijk_to_ras)
+        ras = tuple(float(value) for value in ijk_to_ras.MultiplyPoint((float(i), float(j), float(k), 1.0))[:3])
+        for view in self.app.view_manager.get_slice_views():
+            view.get_view_node().JumpSliceByCentering(*ras)
+        return ras
+
     def show_surfaces(self) -> None:
         """Segments as closed surfaces in the 3D views (CPU volume rendering would block the event loop)."""
         node = self.session.segmentation_node
@@ -147,6 +164,8 @@ class GuidedPanel:
         if target not in PLACE_TARGETS:
             raise InputError(f"place: expected one of {', '.join(PLACE_TARGETS)}, found {target!r}")
         node = self._point_list(target)
+        if target != "seed":
+            node.RemoveAllControlPoints()  # one centre per ROI: the next click is it
         self._placing = target
         self.app.markups_logic.place_node(node, persistent=target == "seed")
 
@@ -172,10 +191,7 @@ class GuidedPanel:
 
     def _on_point(self, target: str, node: Any) -> None:
         if target != "seed":
-            # one centre per ROI: the newest click wins, the sphere markup moves there
-            while node.GetNumberOfControlPoints() > 1:
-                node.RemoveNthControlPoint(0)
-            self.place_roi(target, _position_ras(node, 0))
+            self.place_roi(target, _position_ras(node, node.GetNumberOfControlPoints() - 1))
             self.stop_placing()
         for listener in self.listeners:
             listener(target)

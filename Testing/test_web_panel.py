@@ -60,7 +60,7 @@ def _click(view, ras) -> None:
     from the inverse of the slice node's XY-to-RAS matrix."""
     import vtk
 
-    slice_node = view._logic.GetSliceNode()
+    slice_node = view.get_view_node()
     slice_node.JumpSliceByCentering(*ras)
     view.render()
     xy_to_ras = vtk.vtkMatrix4x4()
@@ -107,6 +107,24 @@ def test_study_shows_pet_over_ct(panel):
     assert view.get_background_volume_id() == panel.anatomy_node.GetID()
     assert view.get_foreground_volume_id() == panel.session.values_node.GetID()
     assert panel.session.status()["study"] == "done"
+
+
+def test_jump_to_hottest_centres_the_views_on_the_maximum(panel):
+    import slicer
+
+    ras = panel.jump_to_hottest()
+    values = panel.session.values_node
+    assert _inside(values, ras)
+    import vtk
+
+    ras_to_ijk = vtk.vtkMatrix4x4()
+    values.GetRASToIJKMatrix(ras_to_ijk)
+    i, j, k = (int(round(value)) for value in ras_to_ijk.MultiplyPoint((*ras, 1.0))[:3])
+    array = slicer.util.arrayFromVolume(values)
+    assert array[k, j, i] == array.max()
+    slice_node = _axial(panel).get_view_node()
+    centre = slice_node.GetXYToRAS().MultiplyPoint((slice_node.GetDimensions()[0] / 2, slice_node.GetDimensions()[1] / 2, 0, 1))
+    assert np.allclose(centre[:3], ras, atol=1e-3)
 
 
 def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study):

@@ -21,7 +21,7 @@ from StandardSegLib.errors import StandardSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("protocols", "operators", "inspect", "check", "measure", "demo", "features", "segment", "run", "report",
-            "batch", "phantom", "compare", "agreement", "robustness", "harmonise", "nyul")
+            "batch", "phantom", "compare", "agreement", "robustness", "harmonise", "nyul", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,212 @@
+"""One reader's trame server: the ``GuidedPanel`` behind a page (``page.py``), its state and its actions.
+
+One server process serves one reader: all tabs of a trame server share one scene (measured: a second tab moved
+the first tab's seed), so a site runs one server per reader (README, "Browser panel").
+
+Long work (check, segmentation, export) runs in a worker thread so the event loop keeps serving the page; the
+views do not render while it runs (VTK/MRML rendering stays on the loop's thread) and progress reaches the page
+through the loop. Errors of the reader's making are shown as the CLI prints them (``standardseg: error: ...``),
+one line; anything else as its type and message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from StandardSegLib.errors import StandardSegError
+
+if TYPE_CHECKING:
+    from trame_server import Server
+
+    from StandardSegWeb.panel import GuidedPanel, StudyInputs
+
+LOG = logging.getLogger(__name__)
+REPORTS_ROUTE = "/reports"
+STEP_TITLES = ("Study", "Image check", "Display", "Reference tissue", "Segment", "Validate", "Report")
+
+
+class PanelApp:
+    """The server side of the page: trame state <-> ``GuidedPanel``."""
+
+    def __init__(self, server: "Server", study: "StudyInputs", protocol_id: str, operator: str,
+                 registry: Optional[str], out_dir: Path) -> None:
+        from trame_slicer import module as trame_slicer_module
+        from trame_slicer.core import LayoutManager, SlicerApp
+        from trame_slicer.rca_view import register_rca_factories
+        from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
+
+        from StandardSegWeb.panel import GuidedPanel
+
+        self.server = server
+        self.out_dir = Path(out_dir).absolute()
+        self.exports = 0
+        server.enable_module(trame_slicer_module)
+        self.slicer_app = SlicerApp()
+        register_rca_factories(self.slicer_app.view_manager, server)
+        self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, server)
+        views = Layout(LayoutDirection.Horizontal, [
+            Layout(LayoutDirection.Vertical, [ViewLayoutDefinition.axial_view(), ViewLayoutDefinition.coronal_view()]),
+            Layout(LayoutDirection.Vertical, [ViewLayoutDefinition.sagittal_view(), ViewLayoutDefinition.threed_view()]),
+        ])
+        self.layout_manager.register_layout("panel", views)
+        self.layout_manager.set_layout("panel")
+        self.panel: GuidedPanel = GuidedPanel.open(self.slicer_app, study, protocol_id, operator, registry)
+        self.panel.listeners.append(self._on_click)
+        self._init_state()
+
+    # --- state ------------------------------------------------------------------------------------------
+
+    def _init_state(self) -> None:
+        session = self.panel.session
+        state = self.server.state
+        protocol = session.protocol
+        training = session.training
+        state.update({
+            "trame__title": "StandardSeg", "step": 0, "step_titles": list(STEP_TITLES), "error": "", "busy": False,
+            "progress": 0, "progress_text": "", "placing": "",
+            "study_text": f"{session.volume_node.GetName()}" + (" over CT" if self.panel.anatomy_node else ""),
+            "protocol_text": f"{protocol.id} v{protocol.version}",
+            "operator_text": session.operator.name, "training": training.to_dict(),
+            "lesion_diameter": self.panel.roi_diameters_mm["lesion"], "rois": {},
+            "gate_rows": [], "gate_overall": "", "override_reason": "",
+            "organs": list(protocol.window_presets), "organ": protocol.default_window_preset.organ,
+            "preset_held": "", "deviations": 0,
+            "reference_text": "",
+            "methods": session.allowed_methods(), "method": protocol.default_segmentation_method, "lesion_name": "lesion-1",
+            "seeds": [], "hottest": [], "segments": [], "effects": self.panel.editor_effects(), "effect": "", "effect_segment": "",
+            "reference_path": "", "validation": [],
+            "report_url": "", "bundle_url": "", "status": session.status(),
+        })
+
+    def _refresh(self) -> None:
+        """Everything the page shows from the session, after an action."""
+        session = self.panel.session
+        state = self.server.state
+        gate = session.gate
+        state.gate_rows = self.panel.gate_rows()
+        state.gate_overall = gate.verdict.overall if gate is not None else ""
+        state.rois = {role: [round(value, 1) for value in ras] for role, ras in self.panel.roi_centres_ras().items()}
+        reference = session.reference
+        state.reference_text = (f"{reference.name}: mean {reference.mean:.3g} {reference.units}, SD {reference.sd:.3g} "
+                                f"({reference.voxel_count} voxels)" if reference is not None else "")
+        state.preset_held = session.preset_organ or ""
+        state.deviations = len(session.deviations)
+        state.seeds = [[round(value, 1) for value in ras] for ras in self.panel.seeds_ras()]
+        state.segments = [row.to_dict() for row in self.panel.segment_rows()]
+        state.validation = session.validation
+        state.placing = self.panel.placing or ""
+        state.status = session.status()
+
+    def _on_click(self, _target: str) -> None:
+        with self.server.state:
+            self._refresh()
+
+    # --- actions ----------------------------------------------------------------------------------------
+
+    def action(self, function: Callable[[], Any]) -> None:
+        """Run a quick action on the loop's thread, the error (if any) shown as one line."""
+        state = self.server.state
+        state.error = ""
+        try:
+            function()
+        except StandardSegError as error:
+            state.error = f"standardseg: error: {error}"
+        except Exception as error:  # noqa: BLE001 - shown in the page, logged with its traceback
+            LOG.exception("panel action failed")
+            state.error = f"standardseg: internal error: {type(error).__name__}: {error}"
+        self._refresh()
+
+    async def job(self, message: str, function: Callable[[Any], Any]) -> Any:
+        """Run ``function(progress)`` in a worker thread; the page keeps answering and shows progress. Returns
+        its result, None when it failed (the error is on the page)."""
+        state = self.server.state
+        loop = asyncio.get_running_loop()
+        views = self.slicer_app.view_manager.get_views()
+
+        def progress(fraction: float, text: str) -> None:
+            loop.call_soon_threadsafe(self._show_progress, fraction, text)
+
+        with state:
+            state.error, state.busy, state.progress, state.progress_text = "", True, 0, message
+        blocked = [view.set_render_blocked(True) for view in views]
+        result = None
+        try:
+            result = await asyncio.to_thread(function, progress)
+        except StandardSegError as error:
+            state.error = f"standardseg: error: {error}"
+        except Exception as error:  # noqa: BLE001
+            LOG.exception("panel job failed")
+            state.error = f"standardseg: internal error: {type(error).__name__}: {error}"
+        finally:
+            for view, was_blocked in zip(views, blocked):
+                view.set_render_blocked(was_blocked)
+            with state:
+                state.busy = False
+                self._refresh()
+        return result
+
+    def _show_progress(self, fraction: float, text: str) -> None:
+        with self.server.state as state:
+            state.progress = round(100 * fraction)
+            state.progress_text = text
+
+    def jump_to_hottest(self) -> None:
+        def jump() -> None:
+            self.server.state.hottest = [round(value, 1) for value in self.panel.jump_to_hottest()]
+
+        self.action(jump)
+
+    def place(self, target: str) -> None:
+        self.action(lambda: self.panel.start_placing(target))
+
+    def stop_placing(self) -> None:
+        self.action(self.panel.stop_placing)
+
+    def set_lesion_diameter(self, value: Any) -> None:
+        self.action(lambda: self.panel.roi_diameters_mm.__setitem__("lesion", float(value)))
+
+    async def check(self) -> None:
+        await self.job("image check", lambda progress: self.panel.check(progress=progress))
+
+    async def override(self) -> None:
+        reason = self.server.state.override_reason
+        await self.job("gate override", lambda _progress: self.panel.session.override_gate(reason))
+
+    def hold_preset(self) -> None:
+        self.action(lambda: self.panel.session.hold_window_preset(self.server.state.organ))
+
+    async def segment(self) -> None:
+        state = self.server.state
+        name, method = state.lesion_name, state.method
+        if await self.job(f"segmenting {name}", lambda progress: self.panel.segment(name, method, progress=progress)):
+            with state:
+                state.lesion_name = _next_name(name)
+
+    def edit(self) -> None:
+        state = self.server.state
+        self.action(lambda: self.panel.activate_effect(state.effect, state.effect_segment))
+
+    def stop_editing(self) -> None:
+        self.action(self.panel.deactivate_effect)
+
+    async def validate(self) -> None:
+        path = self.server.state.reference_path
+        await self.job("validation", lambda _progress: self.panel.session.validate(Path(path)))
+
+    async def export(self) -> None:
+        self.exports += 1
+        target = self.out_dir / f"report-{self.exports}"
+        archive = await self.job("report export", lambda progress: self.panel.export(target, progress=progress))
+        if archive is not None:
+            with self.server.state as state:
+                state.report_url = f"{REPORTS_ROUTE}/{target.name}/report.html"
+                state.bundle_url = f"{REPORTS_ROUTE}/{archive.name}"
+
+
+def _next_name(name: str) -> str:
+    """lesion-1 -> lesion-2 (the next lesion's default name)."""
+    stem, _, number = name.rpartition("-")
+    return f"{stem}-{int(number) + 1}" if stem and number.isdigit() else f"{name}-2"
