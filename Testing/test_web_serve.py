@@ -305,10 +305,9 @@ def test_two_servers_serve_two_readers_independently(demo_study, tmp_path):
             a.click("#btn-place-background")
             a.click_view(*a.axial_centre())
             placed = a.roi("background")
-            b.page.reload()
-            b.page.wait_for_selector("#training", timeout=60_000)
-            b.open_step(2)
-            assert b.page.locator(".roi").count() == 0  # b's scene has no ROI
+            b.page.reload()  # the page shows b's server state afresh: still step 2 open, no ROI
+            b.page.wait_for_selector("#btn-place-lesion", timeout=60_000)
+            assert b.page.locator(".roi").count() == 0
             assert a.roi("background").tolist() == placed.tolist()
             a.shot("a")
             b.shot("b")
