@@ -141,8 +141,9 @@ def test_measurements_csv_is_tidy_and_matches_the_json(bundle):
     keys = [(row["case"], row["segment"], row["measure"]) for row in rows]
     assert len(keys) == len(set(keys))  # one row per case x segment x measure
     assert all(row["unit"] for row in rows)
-    assert {row["flags"] for row in rows} == {";".join(flag["code"] for segment in document["segments"]
-                                                       for flag in segment["flags"])}
+    expected_flags = {segment["name"]: ";".join(flag["code"] for flag in segment["flags"])
+                      for segment in document["segments"]}
+    assert all(row["flags"] == expected_flags[row["segment"]] for row in rows)
     by_key = {(row["segment"], row["measure"]): row for row in rows}
     for segment in document["segments"]:
         name, measured = segment["name"], segment["measurements"]

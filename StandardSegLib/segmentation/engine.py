@@ -20,6 +20,7 @@ from StandardSegLib.errors import InputError
 from StandardSegLib.progress import ProgressCallback, report
 from StandardSegLib.roi import BoxROI
 from StandardSegLib.segmentation.guards import plausibility_flags
+from StandardSegLib.segmentation.hot_region import background_level
 from StandardSegLib.segmentation.method_run import run_method
 from StandardSegLib.segmentation.method_types import Method, MethodOutput
 from StandardSegLib.segmentation.parameters import CommonOptions, build_parameters, split_parameters
@@ -104,7 +105,7 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
     fixed = bound is not None or seed_image is not None
     limit = None if fixed else cap_voi(image, seed_indices + background_indices, max_volume, reach_mm)
     if chosen.uptake and seed_indices and not fixed:
-        voi = voi_around_hot_region(image, limit, seed_indices, reach_mm)
+        voi = voi_around_hot_region(image, limit, seed_indices, reach_mm, background_level(background, units))
     capped = False
     for round_number in range(1, MAX_VOI_ROUNDS + 1):
         report(progress, round_number / (MAX_VOI_ROUNDS + 1), f"{method}: VOI {voi.size}")

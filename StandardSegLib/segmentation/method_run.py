@@ -7,10 +7,13 @@ PET methods (``Method.uptake``; those whose threshold uses max or peak: ``region
 - the crop is widened by the SUVpeak sphere radius (the method still only keeps voxels of the VOI), so a
   1 mL sphere near a VOI face averages the same voxels as the reported SUVpeak over the whole image;
 - their statistics come first from the seed's hot region (:mod:`~StandardSegLib.segmentation.hot_region`),
-  then from the segment itself: the method is re-run with ``region`` = its own post-processed segment
-  until its thresholds no longer change (at most ``MAX_STATISTICS_ROUNDS``). At that point the max or
-  SUVpeak that set the threshold is the max or SUVpeak of the segment written - the number the report
-  states. ``statistics_consistent`` in the details records whether that point was reached.
+  then from the segment itself (its part in the hot region): the method is re-run with ``region`` = its own
+  post-processed segment until its thresholds no longer change (at most ``MAX_STATISTICS_ROUNDS``). When
+  the threshold is above the hot region's level (the usual case: the segment lies in the hot region), the
+  max or SUVpeak that set the threshold is then the max or SUVpeak of the segment written - the number the
+  report states. A threshold below that level (a low-contrast lesion) lets the segment spread beyond the
+  hot region, but never lets the tissue it spread into set the threshold. ``statistics_consistent`` in the
+  details records whether the thresholds settled.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import SimpleITK as sitk
 
 from StandardSegLib.imaging import require_finite
 from StandardSegLib.measure import PEAK_SPHERE_RADIUS_MM
-from StandardSegLib.segmentation.hot_region import HotRegion, hot_region
+from StandardSegLib.segmentation.hot_region import HotRegion, background_level, hot_region
 from StandardSegLib.segmentation.method_types import Method, MethodInput, MethodOutput, binary
 from StandardSegLib.segmentation.postprocess import postprocess
 
@@ -65,13 +68,14 @@ def run_method(image: sitk.Image, voi: "VOI", method: Method, parameters: Any, o
                    offset_zyx=tuple(crop_voi.start[::-1]), image=image)
     allowed = _allowed(crop, voi, crop_voi, bound)
     local_seeds = tuple(crop_voi.local(i) for i in seeds)
-    hot = hot_region(crop, local_seeds, allowed) if method.uptake and local_seeds else None
+    hot = (hot_region(crop, local_seeds, allowed, background_level(background, units))
+           if method.uptake and local_seeds else None)
     data = MethodInput(crop, units, local_seeds, tuple(crop_voi.local(i) for i in background_seeds), background,
                        protocol_parameters, seed_labels, hot.mask if hot else allowed)
     output, mask, steps = _apply(method, data, parameters, options, allowed)
     rounds, consistent = 1, not (method.region_statistics and local_seeds)
     while not consistent and rounds < MAX_STATISTICS_ROUNDS and np.any(sitk.GetArrayViewFromImage(mask)):
-        again = _apply(method, _with_region(data, mask), parameters, options, allowed)
+        again = _apply(method, _with_region(data, binary(mask & hot.mask)), parameters, options, allowed)
         rounds += 1
         consistent = dict(again[0].thresholds) == dict(output.thresholds)
         output, mask, steps = again

@@ -209,12 +209,13 @@ def cap_voi(image: sitk.Image, indices: Sequence[Index], max_volume_ml: Optional
     return voi_around(image, indices, diameter_mm + margin_mm)
 
 
-def voi_around_hot_region(image: sitk.Image, limit: VOI, indices: Sequence[Index], margin_mm: float) -> VOI:
+def voi_around_hot_region(image: sitk.Image, limit: VOI, indices: Sequence[Index], margin_mm: float,
+                          background: Optional[float] = None) -> VOI:
     """The first VOI of a PET method: the seed's hot region (``hot_region``, found inside ``limit``) with
     ``margin_mm`` around it, so a large lesion is reached in one run instead of several growth rounds."""
     from StandardSegLib.segmentation.hot_region import hot_region
 
-    hot = hot_region(limit.crop(image), [limit.local(index) for index in indices])
+    hot = hot_region(limit.crop(image), [limit.local(index) for index in indices], background=background)
     statistics = sitk.LabelShapeStatisticsImageFilter()
     statistics.Execute(hot.mask)
     box = statistics.GetBoundingBox(1)
