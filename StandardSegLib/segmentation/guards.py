@@ -67,7 +67,7 @@ def plausibility_flags(image: sitk.Image, voi: "VOI", crop_mask: sitk.Image, *, 
         found.append((MUCH_SMALLER_THAN_HOT_REGION,
                       f"the segment ({volume_ml:.2f} mL) is under {SMALL_SEGMENT_FRACTION:.0%} of the hot region "
                       f"connected to the seed ({hot_ml:.1f} mL at >= {hot.level:.4g} {units}, a quarter of the "
-                      "seed value)"))
+                      "way from the background to the seed value)"))
     if count <= NEAR_EMPTY_VOXELS:
         found.append((NEAR_EMPTY, f"the segment has only {count} voxel(s) ({volume_ml:.3f} mL)"))
     return tuple(SegmentFlag(code, message, code in blocking) for code, message in found)
