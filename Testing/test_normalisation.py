@@ -190,6 +190,14 @@ def test_session_radiomics_are_normalised_and_restricted_to_the_robust_set():
     assert radiomics["feature_set"]["name"] == "robust" and "original_firstorder_Median" in radiomics["feature_set"]["left_out"]
     assert radiomics["normalisation"]["method"] == "reference-scaling"
     assert radiomics["normalisation"]["statistics"] == {"mean": 100.0}
+    import json
+
+    import jsonschema
+
+    from StandardSegLib.resources import resource_path
+
+    schema = json.loads(resource_path("Schemas", "report.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(radiomics, schema["properties"]["segments"]["items"]["properties"]["radiomics"])
 
 
 def test_protocol_normalisation_with_pyradiomics_normalize_is_refused():
