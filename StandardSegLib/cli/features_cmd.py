@@ -93,12 +93,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_image(path: Path, protocol: Optional[Protocol]
+def read_image(path: Path, protocol: Optional[Protocol], series_uid: Optional[str] = None
                 ) -> tuple[sitk.Image, str, list[str], tuple[pydicom.Dataset, ...]]:
     """The image in the units ``run`` measures in (``values_for_gate``: PET in SUVbw), its units, warnings and
     DICOM headers (none for an image file; an RTSTRUCT mask's frame of reference is checked against them).
 
     Under a protocol, PET that cannot be converted to SUV is refused: the protocol's bin width is in SUV.
+    ``series_uid`` picks one series of a folder holding several (a session's ``image.series_uid``).
     """
     from StandardSegLib.gate import values_for_gate
     from StandardSegLib.imaging import load_image
@@ -113,7 +114,7 @@ def read_image(path: Path, protocol: Optional[Protocol]
         notes = [f"{path.name}: an image file is used as stored (units unknown); protocol {protocol.id}'s "
                  f"bin width assumes {_protocol_units(protocol)}"] if protocol is not None else []
         return image, STORED_UNITS, notes, ()
-    loaded = load_image(path)
+    loaded = load_image(path, series_uid)
     image, units, suv, suv_error = values_for_gate(loaded)
     warnings = list(loaded.record.warnings) + (list(suv.warnings) if suv is not None else [])
     if loaded.record.modality == "PT" and suv is None:

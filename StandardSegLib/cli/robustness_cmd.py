@@ -22,7 +22,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 
 ROBUSTNESS_JSON, ROBUSTNESS_CSV, VALUES_CSV = "robustness.json", "robustness.csv", "values.csv"
 SCHEMA_ID = "standardseg.robustness/1"
+
+
+class LesionInput(NamedTuple):
+    """Where a lesion comes from: image (and its series in a multi-series folder), mask (and RTSTRUCT ROI)."""
+
+    image: str
+    mask: str
+    roi: Optional[str]
+    name: str
+    series_uid: Optional[str] = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     lesions = [_load_lesion(spec, protocol, args, notes) for spec in specs]
     if args.retest:
         retest_spec = _spec(args.retest, "--retest", 1)
-        specs.append(retest_spec[:3] + (f"{retest_spec[3]} (retest)",))
+        specs.append(retest_spec._replace(name=f"{retest_spec.name} (retest)"))
         retest = _load_lesion(specs[-1], protocol, args, notes)
         result = test_retest_study([(lesions[0], retest)], settings, extract, source)
     else:
@@ -104,19 +114,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lesion_specs(args: argparse.Namespace) -> list[tuple[str, str, Optional[str], str]]:
+def _lesion_specs(args: argparse.Namespace) -> list[LesionInput]:
     """(image, mask, roi, name) of every lesion, from IMAGE --mask, --lesion and --cohort."""
     specs = []
     if args.image is not None:
         if not args.mask:
             raise InputError("robustness: IMAGE needs --mask")
-        specs.append((args.image, args.mask, args.roi, _name(1, args.roi)))
+        specs.append(LesionInput(args.image, args.mask, args.roi, _name(1, args.roi)))
     for number, values in enumerate(args.lesion, start=len(specs) + 1):
         specs.append(_spec(values, "--lesion", number))
     if args.cohort:
         from StandardSegLib.robustness.cohort import cohort_lesions
 
-        specs += [(str(lesion.image), str(lesion.segment), None, lesion.name) for lesion in cohort_lesions(args.cohort)]
+        specs += [LesionInput(str(lesion.image), str(lesion.segment), None, lesion.name, lesion.series_uid)
+                  for lesion in cohort_lesions(args.cohort)]
     if not specs:
         raise InputError("robustness: expected IMAGE --mask MASK, --lesion or --cohort")
     if args.retest and len(specs) != 1:
@@ -130,22 +141,22 @@ def _name(number: int, roi: Optional[str]) -> str:
     return f"lesion {number}" + (f" {roi}" if roi else "")
 
 
-def _spec(values: Sequence[str], option: str, number: int) -> tuple[str, str, Optional[str], str]:
+def _spec(values: Sequence[str], option: str, number: int) -> LesionInput:
     if len(values) not in (2, 3):
         raise InputError(f"{option}: expected IMAGE MASK [ROI], found {len(values)} value(s)")
     roi = values[2] if len(values) == 3 else None
-    return values[0], values[1], roi, _name(number, roi)
+    return LesionInput(values[0], values[1], roi, _name(number, roi))
 
 
-def _load_lesion(spec: tuple[str, str, Optional[str], str], protocol: Protocol, args: argparse.Namespace,
+def _load_lesion(spec: LesionInput, protocol: Protocol, args: argparse.Namespace,
                  notes: list[str]) -> Lesion:
     """The image in the units ``features`` measures in, the mask on its grid, the protocol's normalisation."""
     from StandardSegLib.cli.features_cmd import mask_on_image_grid, read_image
     from StandardSegLib.imaging import read_mask_file
     from StandardSegLib.robustness.study import Lesion
 
-    image_path, mask_path, roi, name = spec
-    image, _, warnings, headers = read_image(Path(image_path), protocol)
+    image_path, mask_path, roi, name, series_uid = spec
+    image, _, warnings, headers = read_image(Path(image_path), protocol, series_uid)
     mask = read_mask_file(Path(mask_path), image, roi, headers, warnings=warnings)
     mask, mask_warnings = mask_on_image_grid(mask, image, Path(mask_path).name)
     notes += [f"{name}: {warning}" for warning in warnings + mask_warnings]
@@ -164,13 +175,13 @@ def _load_lesion(spec: tuple[str, str, Optional[str], str], protocol: Protocol, 
     return Lesion(name, image, mask)
 
 
-def _document(result: RobustnessResult, protocol: Protocol, specs: Sequence[tuple[str, str, Optional[str], str]],
+def _document(result: RobustnessResult, protocol: Protocol, specs: Sequence[LesionInput],
               notes: Sequence[str]) -> dict[str, Any]:
     from StandardSegLib.report import software_versions
 
     return {"schema": SCHEMA_ID, **result.to_dict(),
             "protocol": {"id": protocol.id, "version": protocol.version, "sha256": protocol.content_sha256},
-            "inputs": [{"name": name, "image": image, "mask": mask, "roi": roi} for image, mask, roi, name in specs],
+            "inputs": [{"name": spec.name, "image": spec.image, "mask": spec.mask, "roi": spec.roi} for spec in specs],
             "software": software_versions(), "notes": list(notes)}
 
 

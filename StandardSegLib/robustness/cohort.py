@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from StandardSegLib.errors import InputError
 
@@ -16,11 +17,12 @@ CASES_DIR, SESSION_JSON, SEGMENTS_DIR, SEGMENT_SUFFIX = "cases", "session.json",
 
 @dataclass(frozen=True)
 class CohortLesion:
-    """One lesion of a batch: ``case/lesion`` name, its case's image path and its segment file."""
+    """One lesion of a batch: ``case/lesion`` name, its case's image path (and series) and its segment file."""
 
     name: str
     image: Path
     segment: Path
+    series_uid: Optional[str] = None
 
 
 def cohort_lesions(batch_dir: str | Path) -> tuple[CohortLesion, ...]:
@@ -45,7 +47,8 @@ def cohort_lesions(batch_dir: str | Path) -> tuple[CohortLesion, ...]:
             raise InputError(f"{session_file}: image.path: the case's image is not at {image} (a de-identified "
                              f"bundle does not say where its image is)")
         for segment in sorted((case / SEGMENTS_DIR).glob(f"*{SEGMENT_SUFFIX}")):
-            lesions.append(CohortLesion(f"{case.name}/{segment.name[:-len(SEGMENT_SUFFIX)]}", image, segment))
+            lesions.append(CohortLesion(f"{case.name}/{segment.name[:-len(SEGMENT_SUFFIX)]}", image, segment,
+                                        session.series_uid))
     if len(lesions) < 2:
         raise InputError(f"{batch_dir}: cohort robustness needs at least 2 lesions, found {len(lesions)}")
     return tuple(lesions)
