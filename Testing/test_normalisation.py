@@ -92,6 +92,7 @@ def test_bad_landmarks_file_is_named(tmp_path):
     ("ImageType", ["DERIVED", "PRIMARY", "ADC"], "ImageType"),
     ("SeriesDescription", "ep2d_diff_ADC", "SeriesDescription"),
     ("SeriesDescription", "T1 map MOLLI", "SeriesDescription"),
+    ("Modality", "PT", "Modality"),
 ])
 def test_quantitative_maps_are_refused(field, value, said):
     header = pydicom.Dataset()
