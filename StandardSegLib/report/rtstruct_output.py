@@ -56,6 +56,7 @@ def build_rtstruct(inputs: ReportInputs, datasets: Sequence[pydicom.Dataset]) ->
                          color=list(_COLOURS[number % len(_COLOURS)]), description=provenance.method,
                          roi_generation_algorithm=provenance.algorithm_type)
     dataset = rtstruct.ds
+    _fit_contour_numbers(dataset)
     source = datasets[0]
     # Attributes rt-utils 1.2.7 leaves out (dciodvfy): General Study and Frame of Reference from the source,
     # RT Series' Type 2 OperatorsName (the reader who made the segments).
@@ -70,6 +71,16 @@ def build_rtstruct(inputs: ReportInputs, datasets: Sequence[pydicom.Dataset]) ->
     dataset.StructureSetLabel = "LESIONS"
     dataset.StructureSetName = "StandardSeg lesions"
     return dataset
+
+
+def _fit_contour_numbers(dataset: pydicom.Dataset) -> None:
+    """ContourData as DS strings of at most 16 characters (PS3.5 6.2; rt-utils writes Python's full repr,
+    which dciodvfy reports), keeping as many significant digits as fit."""
+    from pydicom.valuerep import format_number_as_ds
+
+    for roi in dataset.ROIContourSequence:
+        for contour in roi.get("ContourSequence", []):
+            contour.ContourData = [format_number_as_ds(float(value)) for value in contour.ContourData]
 
 
 def corner_grid(voxels: np.ndarray) -> np.ndarray:
