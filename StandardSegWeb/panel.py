@@ -184,6 +184,7 @@ class GuidedPanel:
 
             node = self.session.context.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _LIST_NAMES[target])
             node.CreateDefaultDisplayNodes()
+            node.GetDisplayNode().SetVisibility3D(False)  # a click then re-renders the slice view only
             node.AddObserver(slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
                              lambda caller, _event, target=target: self._on_point(target, caller))
             self._lists[target] = node

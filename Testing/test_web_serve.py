@@ -9,18 +9,15 @@ pixels aligned with the axes. Results are checked against the library run in thi
 the gate's verdicts for the ROIs as placed, the reference tissue's mean, the segment's voxel count from the
 clicked seed, and the downloaded bundle's report.json. Screenshots go to ``Testing/screenshots/`` (not committed).
 
-Every server is stopped by the test that started it (SIGTERM, then kill after 10 s).
+Every server is stopped by the test that started it (``StandardSegWeb.launcher.served``: SIGTERM, then kill
+after 10 s).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess
-import sys
-import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -36,7 +33,7 @@ pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (pip i
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 START_TIMEOUT_S = 180
-_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/index\.html\?token=(\S+)")
+_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/index\.html\?token=(\S+)")  # loopback only
 
 
 @pytest.fixture(scope="module")
@@ -52,37 +49,14 @@ def demo_study(tmp_path_factory):
 
 @contextmanager
 def running_server(study_files, out_dir: Path):
-    """``standardseg serve`` on a free loopback port; yields the printed URL; always stopped on exit."""
+    """``standardseg serve`` on a free loopback port; yields its URL; always stopped on exit."""
     from StandardSegLib.demo import DEMO_OPERATOR, DEMO_PROTOCOL_ID, DEMO_REGISTRY_NAME
+    from StandardSegWeb.launcher import served
 
-    command = [sys.executable, "-c", "import sys; from StandardSegLib.cli import main; sys.exit(main())", "serve",
-               str(study_files.root), "--protocol", DEMO_PROTOCOL_ID, "--operator", DEMO_OPERATOR,
-               "--registry", str(study_files.root / DEMO_REGISTRY_NAME), "--out", str(out_dir), "--port", "0"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "server.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
-                                   env={**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"})
-        try:
-            found: list[str] = []
-            reader = threading.Thread(target=lambda: found.extend(_first_url(process.stdout)), daemon=True)
-            reader.start()
-            reader.join(START_TIMEOUT_S)
-            assert found, f"no URL within {START_TIMEOUT_S} s; see {out_dir / 'server.log'}"
-            yield found[0]
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _first_url(stream) -> list[str]:
-    for line in stream:
-        if _URL.search(line.decode()):
-            return [_URL.search(line.decode()).group(0)]
-    return []
+    arguments = [str(study_files.root), "--protocol", DEMO_PROTOCOL_ID, "--operator", DEMO_OPERATOR,
+                 "--registry", str(study_files.root / DEMO_REGISTRY_NAME), "--out", str(out_dir), "--port", "0"]
+    with served(arguments, out_dir / "server.log", START_TIMEOUT_S) as panel:
+        yield panel.url
 
 
 def _browser(playwright):
