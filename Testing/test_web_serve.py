@@ -147,6 +147,14 @@ def test_requests_without_the_token_are_refused(demo_study, tmp_path):
             assert _status(f"http://127.0.0.1:{port}{path}") == 403, path
 
 
+def test_a_non_loopback_host_needs_consent(capsys):
+    from StandardSegLib.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("standardseg: error: --host 0.0.0.0: not a loopback address") and "--allow-remote" in error
+
+
 def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -197,6 +205,11 @@ def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
             assert shown == [(item.id, item.verdict) for item in expected.gate.verdict.items]
             assert classes == {f"gate-{verdict}" for _id, verdict in shown}
             assert expected.gate.verdict.allows_segmentation
+            reader.click("#btn-override")  # without a reason: the CLI's one-line error, no traceback
+            reader.page.wait_for_selector("#error")
+            error = reader.page.locator("#error").inner_text()
+            assert error.startswith("standardseg: error: gate override: expected a written reason")
+            assert "\n" not in error.strip() and "Traceback" not in reader.page.content()
 
             # 3 display
             reader.open_step(3)
