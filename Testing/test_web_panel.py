@@ -185,3 +185,32 @@ def test_export_writes_the_bundle_and_its_zip(panel, tmp_path):
     assert [segment["name"] for segment in document["segments"]] == ["sphere-big"]
     assert document["segments"][0]["provenance"]["voxel_count"] == panel.segment_rows()[0].voxel_count
     assert "report.html" in zipfile.ZipFile(archive).namelist()
+
+
+def test_paint_effect_edit_becomes_a_manual_step_where_clicked(panel):
+    """The protocol's Paint effect (trame-slicer) on the segment: the voxels added lie around the clicked point,
+    and the session records them as a MANUAL step after the method's own."""
+    import SimpleITK as sitk
+
+    from StandardSegLib.errors import InputError
+
+    assert "Paint" in panel.editor_effects() and "Threshold" not in panel.editor_effects()  # FDG protocol's list
+    row = panel.segment_rows()[0]
+    before = sitk.GetArrayFromImage(panel.session.segments()[0][2].mask)
+    with pytest.raises(InputError, match="not allowed"):
+        panel.activate_effect("Threshold", row.segment_id)
+    panel.activate_effect("Paint", row.segment_id)
+    panel.app.segmentation_editor.active_effect.set_brush_diameter(10.0)
+    view = _axial(panel)
+    seed_ras = np.array(panel.session.segments()[0][2].provenance.seeds_lps[0]) * (-1, -1, 1)
+    target = seed_ras + (30.0, 0.0, 0.0)
+    _click(view, tuple(target))
+    panel.deactivate_effect()
+    _segment_id, _name, made = panel.session.segments()[0]
+    after = sitk.GetArrayFromImage(made.mask)
+    added = np.argwhere((after != 0) & (before == 0))  # k, j, i
+    assert len(added) > 0 and not np.any((before != 0) & (after == 0))
+    centre_lps = np.array(made.mask.TransformContinuousIndexToPhysicalPoint(added.mean(axis=0)[::-1].tolist()))
+    assert np.linalg.norm(centre_lps * (-1, -1, 1) - target) < 2 * max(made.mask.GetSpacing())
+    assert made.provenance.steps[-1].algorithm_type == "MANUAL"
+    assert made.provenance.voxel_count == int(np.count_nonzero(after)) == panel.segment_rows()[0].voxel_count
