@@ -7,6 +7,7 @@ segment, and errors show as the one line the CLI would print.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -49,14 +50,14 @@ def build_page(app: "PanelApp") -> object:
     return layout
 
 
-def _study(app: "PanelApp", html, v) -> None:
+def _study(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     html.Div("Image: {{ study_text }}")
     html.Div("Protocol: {{ protocol_text }}")
     html.Div("Operator: {{ operator_text }} - training {{ training.verdict }} ({{ training.message }})",
              id="training")
 
 
-def _check(app: "PanelApp", html, v) -> None:
+def _check(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     html.Div("Click 'Place', then click the centre in a slice view.", classes="text-caption")
     v.VBtn("Jump to hottest voxel", id="btn-hottest", size="small", click=app.jump_to_hottest)
     html.Div("Hottest voxel at {{ hottest }} (RAS mm), now the centre of every slice view", v_if=("hottest.length",),
@@ -79,18 +80,18 @@ def _check(app: "PanelApp", html, v) -> None:
     v.VBtn("Override gate", id="btn-override", size="small", click=app.override, disabled=("busy",))
 
 
-def _display(app: "PanelApp", html, v) -> None:
+def _display(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VSelect(label="Window preset", items=("organs",), v_model=("organ",), density="compact")
     v.VBtn("Apply and hold", id="btn-hold", size="small", click=app.hold_preset)
     html.Div("Held: {{ preset_held }}; deviations logged: {{ deviations }}", id="preset-held", v_if=("preset_held",))
 
 
-def _reference(app: "PanelApp", html, v) -> None:
+def _reference(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     html.Div("The background ROI of the image check is the reference tissue.", classes="text-caption")
     html.Div("{{ reference_text || 'not measured yet: check the image' }}", id="reference-text")
 
 
-def _segment(app: "PanelApp", html, v) -> None:
+def _segment(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VTextField(label="Lesion name", v_model=("lesion_name",), density="compact", id="lesion-name")
     v.VSelect(label="Method", items=("methods",), v_model=("method",), density="compact")
     with html.Div(classes="d-flex ga-2 my-1"):
@@ -121,7 +122,7 @@ def _segment(app: "PanelApp", html, v) -> None:
         v.VBtn("Stop editing", id="btn-stop-edit", size="small", click=app.stop_editing)
 
 
-def _validate(app: "PanelApp", html, v) -> None:
+def _validate(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VTextField(label="Reference mask or RTSTRUCT (path on the server)", v_model=("reference_path",),
                  density="compact", id="reference-path")
     v.VBtn("Validate", id="btn-validate", size="small", click=app.validate, disabled=("busy",))
@@ -132,7 +133,7 @@ def _validate(app: "PanelApp", html, v) -> None:
             html.Td("{{ row.volume_difference_percent.toFixed(1) }} % volume")
 
 
-def _report(app: "PanelApp", html, v) -> None:
+def _report(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VBtn("Export report", id="btn-export", color="primary", size="small", click=app.export, disabled=("busy",))
     with html.Div(v_if=("report_url",), classes="d-flex ga-3 mt-2"):
         html.A("Open report.html", href=("report_url",), target="_blank", id="report-link")
