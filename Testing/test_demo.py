@@ -84,9 +84,11 @@ def test_demo_writes_study_and_report(tmp_path, capsys):
     _check_scene_matches_report(scene, summary, tmp_path / "unpacked")
     # The bundle's session.json regenerates the same segments (the demo reader is in the study's registry).
     regenerated = tmp_path / "regenerated"
-    assert main(["report", "--session", str(report_dir / "session.json"), "-o", str(regenerated)]) == 0
+    lost = [lesion["lesion"] for lesion in demo["lesions"] if not lesion["segmented"]]
+    assert main(["report", "--session", str(report_dir / "session.json"), "-o", str(regenerated)]) == (4 if lost else 0)
     assert [s["measurements"]["voxel_count"] for s in _summary(regenerated)["segments"]] == \
         [s["measurements"]["voxel_count"] for s in summary["segments"]]
+    assert [failure["name"] for failure in _summary(regenerated).get("failures", [])] == lost  # the same lesions fail
 
 
 def _check_scene_matches_report(scene: Path, summary: dict, unpack_dir: Path) -> None:
