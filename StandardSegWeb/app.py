@@ -170,10 +170,12 @@ class PanelApp:
 
     async def check(self) -> None:
         await self.job("image check", lambda progress: self.panel.check(progress=progress))
+        self.panel.show_volumes(fit=False)  # the SUV volume, on the loop's thread
 
     async def override(self) -> None:
         reason = self.server.state.override_reason
         await self.job("gate override", lambda _progress: self.panel.session.override_gate(reason))
+        self.panel.show_volumes(fit=False)
 
     def hold_preset(self) -> None:
         self.action(lambda: self.panel.session.hold_window_preset(self.server.state.organ))

@@ -32,8 +32,9 @@ _LIST_NAMES = {"lesion": "StandardSeg lesion ROI centre", "background": "Standar
 #: Folder names a study folder may hold its PET (the values image) and CT (the anatomy) series under.
 _PET_FOLDERS = ("PT", "PET")
 _CT_FOLDERS = ("CT",)
-#: PET over CT: the PET's opacity in the slice views.
+#: PET over CT: the PET's opacity in the slice views and its colour table (one of Slicer's default PET tables).
 PET_OPACITY = 0.5
+PET_COLOR_NODE_ID = "vtkMRMLPETProceduralColorNodePET-Heat"
 #: Segment Editor effects (the protocol's ``editor_effects`` names) trame-slicer implements, by its class name.
 EDITOR_EFFECTS = {"Paint": "SegmentationEffectPaint", "Erase": "SegmentationEffectErase",
                   "Draw": "SegmentationEffectDraw", "Scissors": "SegmentationEffectScissors",
@@ -119,9 +120,12 @@ class GuidedPanel:
 
     # --- views ------------------------------------------------------------------------------------------
 
-    def show_volumes(self) -> None:
-        """Values volume in every slice view, over the CT when there is one; views fitted to it."""
+    def show_volumes(self, fit: bool = True) -> None:
+        """Values volume in every slice view, over the CT when there is one; views fitted to it unless ``fit`` is
+        False. Called again after the check: the SUV volume it makes replaces the PET's stored values."""
         values = self.session.values_node
+        if self.anatomy_node is not None:
+            values.GetDisplayNode().SetAndObserveColorNodeID(PET_COLOR_NODE_ID)
         for view in self.app.view_manager.get_slice_views():
             if self.anatomy_node is not None:
                 view.set_background_volume_id(self.anatomy_node.GetID())
@@ -129,7 +133,8 @@ class GuidedPanel:
                 view.set_foreground_opacity(PET_OPACITY)
             else:
                 view.set_background_volume_id(values.GetID())
-            view.fit_view_to_content()
+            if fit:
+                view.fit_view_to_content()
 
     def jump_to_hottest(self) -> tuple[float, float, float]:
         """Centre every slice view on the values volume's hottest voxel (where a PET reader starts looking);

@@ -106,6 +106,7 @@ def test_study_shows_pet_over_ct(panel):
     assert panel.anatomy_node is not None
     assert view.get_background_volume_id() == panel.anatomy_node.GetID()
     assert view.get_foreground_volume_id() == panel.session.values_node.GetID()
+    assert panel.session.values_node.GetDisplayNode().GetColorNodeID().endswith("PET-Heat")
     assert panel.session.status()["study"] == "done"
 
 
@@ -146,6 +147,11 @@ def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study
         assert _inside(panel.session.values_node, centres[role])
     rows = panel.check()
     assert {row["verdict"] for row in rows} <= {"pass", "warn", "fail"} and rows
+    offset = _axial(panel).get_slice_value()
+    panel.show_volumes(fit=False)  # what the page does after the check
+    assert panel.session.values_node.GetName().endswith("SUVbw")
+    assert _axial(panel).get_foreground_volume_id() == panel.session.values_node.GetID()
+    assert _axial(panel).get_slice_value() == offset
     job = dataclasses.replace(
         panel.session.job, lesion_roi=RoiSpec(sphere=(*flip_lps_ras(centres["lesion"]), largest.diameter_mm)),
         background_roi=RoiSpec(sphere=(*flip_lps_ras(centres["background"]), layout.liver_reference.diameter_mm)))
