@@ -144,7 +144,7 @@ def test_requests_without_the_token_are_refused(demo_study, tmp_path):
     with running_server(files, tmp_path / "server") as url:
         port = _URL.search(url).group(1)
         assert _status(url) == 200
-        for path in ("/", "/index.html", "/reports/", "/index.html?token=wrong"):
+        for path in ("/", "/index.html", "/ws", "/reports/report-1/report.html", "/index.html?token=wrong"):
             assert _status(f"http://127.0.0.1:{port}{path}") == 403, path
 
 
