@@ -131,6 +131,7 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._observedDisplayNode = None
         self._observedSegmentation = None
         self._resuming = False
+        self._phantomResult = None  # the last phantom analysis (phantom_logic.PhantomResult)
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -154,8 +155,10 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.stepTitles = {step: section.text for step, section in self.stepSections.items()}
         self.ui.dependenciesLabel.hide()
         self.ui.installDependenciesButton.hide()
-        self.ui.gateTable.horizontalHeader().setStretchLastSection(True)
-        self.ui.validationTable.horizontalHeader().setStretchLastSection(True)
+        for table in (self.ui.gateTable, self.ui.validationTable, self.ui.phantomTable, self.ui.lesionChangesTable,
+                      self.ui.agreementTable):
+            table.horizontalHeader().setStretchLastSection(True)
+        self.ui.openPhantomReportButton.enabled = False
         self._setupSegmentEditor()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -190,6 +193,14 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ui.validateFileButton.connect("clicked(bool)", self.onValidateFile)
         ui.exportReportButton.connect("clicked(bool)", self.onExportReport)
         ui.saveSceneButton.connect("clicked(bool)", self.onSaveScene)
+        ui.analysePhantomButton.connect("clicked(bool)", self.onAnalysePhantom)
+        ui.openPhantomReportButton.connect("clicked(bool)", self.onOpenPhantomReport)
+        ui.compareButton.connect("clicked(bool)", self.onCompare)
+        ui.agreementButton.connect("clicked(bool)", self.onAgreement)
+        ui.agreementFilesButton.connect("clicked(bool)", self.onAgreementFiles)
+        for selector in (ui.readerASegmentationSelector, ui.readerBSegmentationSelector,
+                         ui.agreementVolumeSelector):
+            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtonStates)
 
     def _setupSegmentEditor(self):
         """The embedded Segment Editor: its parameter node must be set before its scene (qMRMLSegmentEditorWidget
@@ -643,10 +654,14 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.onSessionChanged()
 
     def showValidation(self, rows):
+        self._fillTable(self.ui.validationTable, rows)
+
+    @staticmethod
+    def _fillTable(table, rows):
+        """A read-only table of per-row dicts: one column per key, values as short texts."""
         from StandardSegSlicer.presentation import format_value, table_columns
 
         columns = table_columns(rows)
-        table = self.ui.validationTable
         table.setColumnCount(len(columns))
         table.setHorizontalHeaderLabels(columns)
         table.setRowCount(len(rows))
@@ -681,6 +696,111 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with long_task(_("Saving the scene..."), _("Failed to save the scene.")):
             saved = self.logic.saveScene(path, overwrite=overwrite)
             self.ui.reportResultLabel.text = _("Scene and session saved to {path}.").format(path=html.escape(str(saved)))
+
+    # --- phantom (physicist), outside the guided steps -----------------------------------------------------
+
+    def onAnalysePhantom(self):
+        """``standardseg phantom`` on the chosen image (else the study of step 1), shown as the per-sphere table."""
+        from StandardSegSlicer.phantom_logic import (activityArguments, addSphereFiducials, analysePhantom,
+                                                     phantomImage)
+
+        if not self._dependenciesReady():
+            return
+        ui = self.ui
+        with long_task(_("Analysing the phantom..."), _("Failed to analyse the phantom.")):
+            loaded = phantomImage(ui.phantomImagePathLineEdit.currentPath, self.logic.session)
+            activity = activityArguments(ui.phantomRatioSpinBox.value, ui.phantomSphereActivitySpinBox.value,
+                                         ui.phantomBackgroundActivitySpinBox.value)
+            result = analysePhantom(loaded, ui.phantomOutputPathLineEdit.currentPath, activity,
+                                    ui.phantomFilterFwhmSpinBox.value)
+            self._phantomResult = result
+            self.showPhantom(result)
+            if ui.phantomShowSpheresCheckBox.checked:
+                addSphereFiducials(slicer.mrmlScene, result.analysis.document)
+
+    def showPhantom(self, result):
+        """The per-sphere table, each EARL verdict cell in green (pass) or red (fail), and the overall lines."""
+        from StandardSegSlicer.phantom_logic import phantomColumns, phantomRows, phantomSummary
+        from StandardSegSlicer.presentation import VERDICT_COLORS
+
+        document = result.analysis.document
+        table = self.ui.phantomTable
+        columns = phantomColumns(document)
+        rows = phantomRows(document)
+        table.setColumnCount(len(columns))
+        table.setHorizontalHeaderLabels(columns)
+        table.setRowCount(len(rows))
+        for rowIndex, row in enumerate(rows):
+            firstVerdict = len(row.cells) - len(row.verdicts)
+            for column, text in enumerate(row.cells):
+                cell = qt.QTableWidgetItem(text)
+                if column >= firstVerdict:
+                    background, foreground = VERDICT_COLORS.get(text, ("#ffffff", "#000000"))
+                    cell.setBackground(qt.QBrush(qt.QColor(background)))
+                    cell.setForeground(qt.QBrush(qt.QColor(foreground)))
+                table.setItem(rowIndex, column, cell)
+        table.resizeColumnsToContents()
+        summary = "<br>".join(html.escape(line) for line in phantomSummary(document).splitlines())
+        self.ui.phantomSummaryLabel.text = summary + "<br>" + _('Bundle written to <a href="{url}">{path}</a>.').format(
+            url=qt.QUrl.fromLocalFile(str(result.bundlePath)).toString(), path=html.escape(str(result.bundlePath)))
+        self.ui.openPhantomReportButton.enabled = True
+
+    def onOpenPhantomReport(self):
+        if self._phantomResult is not None:
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(self._phantomResult.htmlPath)))
+
+    # --- follow-up and reader agreement, outside the guided steps ------------------------------------------
+
+    def onCompare(self):
+        """``standardseg compare`` of the baseline bundle with the follow-up (else this session's report)."""
+        from StandardSegSlicer.followup_logic import (compareBundles, comparisonLines, lesionChangeRows,
+                                                      sessionBundle)
+
+        if not self._dependenciesReady():
+            return
+        ui = self.ui
+        with long_task(_("Comparing with the baseline..."), _("Failed to compare the time points.")):
+            followup = ui.followupPathLineEdit.currentPath or sessionBundle(self.logic.session)
+            document, target = compareBundles(ui.baselinePathLineEdit.currentPath, followup,
+                                              ui.followupOutputPathLineEdit.currentPath)
+            lines = "<br>".join(html.escape(line) for line in comparisonLines(document))
+            url = qt.QUrl.fromLocalFile(str(target / "compare.html")).toString()
+            ui.comparisonLabel.text = lines + "<br>" + _('<a href="{url}">compare.html</a>').format(url=url)
+            self._fillTable(ui.lesionChangesTable, lesionChangeRows(document))
+
+    def onAgreement(self):
+        """``standardseg agreement`` of the selected readers' segmentation nodes (segments matched in order)."""
+        from StandardSegSlicer.followup_logic import readerAgreement, segmentMaskFiles
+
+        if not self._dependenciesReady():
+            return
+        ui = self.ui
+        nodes = [ui.readerASegmentationSelector.currentNode(), ui.readerBSegmentationSelector.currentNode(),
+                 ui.readerCSegmentationSelector.currentNode()]
+        with long_task(_("Computing reader agreement..."), _("Failed to compute the reader agreement.")):
+            workFolder = pathlib.Path(slicer.util.tempDirectory("StandardSegAgreement"))
+            masks, readers = segmentMaskFiles(nodes, ui.agreementVolumeSelector.currentNode(), workFolder)
+            self.showAgreement(*readerAgreement(masks, readers, ui.followupOutputPathLineEdit.currentPath))
+
+    def onAgreementFiles(self):
+        """Agreement of mask files chosen in a dialog: one file per reader, one lesion."""
+        from StandardSegSlicer.followup_logic import readerAgreement
+
+        paths = qt.QFileDialog.getOpenFileNames(slicer.util.mainWindow(), _("One mask per reader"), "",
+                                                _("Masks (*.seg.nrrd *.nrrd *.nii *.nii.gz *.mha);;All files (*)"))
+        if not paths or not self._dependenciesReady():
+            return
+        readers = [f"R{number} ({pathlib.Path(path).name})" for number, path in enumerate(paths, start=1)]
+        with long_task(_("Computing reader agreement..."), _("Failed to compute the reader agreement.")):
+            self.showAgreement(*readerAgreement([list(paths)], readers, self.ui.followupOutputPathLineEdit.currentPath))
+
+    def showAgreement(self, document, target):
+        from StandardSegSlicer.followup_logic import agreementRows, volumeIccText
+
+        self._fillTable(self.ui.agreementTable, agreementRows(document))
+        url = qt.QUrl.fromLocalFile(str(target / "agreement.html")).toString()
+        self.ui.agreementLabel.text = html.escape(volumeIccText(document)) + "<br>" + _(
+            '<a href="{url}">agreement.html</a>').format(url=url)
 
     # --- state of the panel -------------------------------------------------------------------------------
 
@@ -770,6 +890,9 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ui.exportReportButton.enabled = self.logic.isFolderChosen(folder)
         ui.exportReportButton.toolTip = _("Write the report bundle into a new report-* folder of the output folder.") \
             if ui.exportReportButton.enabled else _("Choose an output folder first.")
+        ui.agreementButton.enabled = bool(ui.readerASegmentationSelector.currentNode()
+                                          and ui.readerBSegmentationSelector.currentNode()
+                                          and ui.agreementVolumeSelector.currentNode())
 
 
 #

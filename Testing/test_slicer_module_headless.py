@@ -302,6 +302,14 @@ def test_console_api_walks_the_seven_steps(session_logic, synthetic_study_files,
     assert session_logic.status() == {"study": "done", "check": "done", "display": "done", "reference": "done",
                                       "segment": "done", "validate": "todo", "report": "done"}
     assert all(state.enabled for state in presentation.step_states(session_logic.status()))
+    # The follow-up section compares the session's exported bundle: against itself it is comparable, no change.
+    from StandardSegSlicer.followup_logic import compareBundles, lesionChangeRows, sessionBundle
+
+    assert sessionBundle(session_logic.session) == bundle.path
+    document, _target = compareBundles(bundle.path, sessionBundle(session_logic.session), tmp_path / "followup")
+    assert document["comparability"]["verdict"] == "comparable" and document["comparability"]["differences"] == []
+    changes = lesionChangeRows(document)
+    assert {row["baseline lesion"] for row in changes} == {"lesion-1"} and all(row["change"] == 0 for row in changes)
     session_logic.endSession()
     assert session_logic.session is None
 

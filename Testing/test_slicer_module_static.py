@@ -57,6 +57,9 @@ SLICER_EFFECTS = {
 STEP_SECTIONS = ["studyCollapsibleButton", "checkCollapsibleButton", "displayCollapsibleButton",
                  "referenceCollapsibleButton", "segmentCollapsibleButton", "validateCollapsibleButton",
                  "reportCollapsibleButton"]
+#: Sections after the guided steps, outside them (no step state, collapsed until opened): issue 13's phantom
+#: analysis and issue 15's follow-up comparison and reader agreement.
+EXTRA_SECTIONS = ["phantomCollapsibleButton", "followupCollapsibleButton"]
 UI_TEXT_ATTRIBUTES = {"text", "toolTip", "windowTitle", "labelText", "placeholderText", "title"}
 DISPLAY_FUNCTIONS = {"errorDisplay", "warningDisplay", "infoDisplay", "confirmOkCancelDisplay",
                      "confirmYesNoDisplay"}  # delayDisplay: self-test messages, not reader-facing
@@ -124,7 +127,8 @@ def test_the_seven_steps_are_collapsible_sections_in_order():
 
     sections = [widget.get("name") for widget in _ui().getroot().find("widget").iter("widget")
                 if widget.get("class") == "ctkCollapsibleButton"]
-    assert sections == STEP_SECTIONS
+    assert sections == STEP_SECTIONS + EXTRA_SECTIONS  # the seven steps first, then the extra sections
+    sections = sections[:len(STEP_SECTIONS)]
     assert [name.removesuffix("CollapsibleButton") for name in sections] == list(STEPS)
     setup = next(node for node in ast.walk(_module_class("StandardSegWidget"))
                  if isinstance(node, ast.FunctionDef) and node.name == "setup")
@@ -132,6 +136,29 @@ def test_the_seven_steps_are_collapsible_sections_in_order():
                    and isinstance(node.targets[0], ast.Attribute) and node.targets[0].attr == "stepSections")
     assert [key.value for key in mapping.keys] == list(STEPS)
     assert [value.attr for value in mapping.values] == STEP_SECTIONS
+
+
+def test_extra_sections_are_collapsed_and_call_the_library_as_the_cli_does():
+    """The phantom and follow-up sections start collapsed, and their Qt-free logic imports the very functions
+    cli/phantom_cmd.py, cli/compare_cmd.py and cli/agreement_cmd.py call (one science, two front ends)."""
+    widgets = {widget.get("name"): widget for widget in _ui().iter("widget")}
+    for name in EXTRA_SECTIONS:
+        assert widgets[name].find("property[@name='collapsed']").findtext("bool") == "true", name
+
+    def imported(path: Path) -> set[tuple[str, str]]:
+        return {(node.module, alias.name) for node in ast.walk(_tree(path)) if isinstance(node, ast.ImportFrom)
+                and node.module and node.module.startswith("StandardSegLib") for alias in node.names}
+
+    cli = ROOT / "StandardSegLib" / "cli"
+    pairs = [("phantom_cmd.py", "phantom_logic.py", {"analyse_phantom", "write_phantom_bundle", "ActivityArguments"}),
+             ("compare_cmd.py", "followup_logic.py", {"compare_timepoints", "load_timepoint", "write_compare_bundle",
+                                                      "protocol_for"}),
+             ("agreement_cmd.py", "followup_logic.py",
+              {"agreement_study", "parse_mask_spec", "write_agreement_bundle"})]
+    for command, helper, names in pairs:
+        by_cli = {pair for pair in imported(cli / command) if pair[1] in names}
+        assert {pair[1] for pair in by_cli} == names, command
+        assert by_cli <= imported(HELPERS_DIR / helper), f"{helper} does not call what {command} calls"
 
 
 def test_gate_table_has_item_measured_threshold_verdict_columns():
