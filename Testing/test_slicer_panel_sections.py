@@ -27,9 +27,8 @@ if str(ROOT / "StandardSeg") not in sys.path:  # StandardSegSlicer sits beside t
     sys.path.insert(0, str(ROOT / "StandardSeg"))
 
 from StandardSegLib.errors import InputError  # noqa: E402
-from StandardSegLib.imaging import load_image  # noqa: E402
 from StandardSegSlicer import followup_logic, phantom_logic  # noqa: E402
-from test_longitudinal import GROWTH, NEW_SOFTWARE, runs  # noqa: E402,F401  (module fixture reused)
+from test_longitudinal import NEW_SOFTWARE, runs  # noqa: E402,F401  (module fixture reused)
 
 NEMA = ROOT / "Testing" / "Data" / "real" / "nema_iec" / "pet_recon_1"
 RATIO = 4.0

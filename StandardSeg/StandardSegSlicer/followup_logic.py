@@ -14,16 +14,7 @@ import datetime
 import pathlib
 from typing import Any, Mapping, Optional, Sequence
 
-
-def _newFolder(outputFolder: Any, prefix: str, now: Optional[datetime.datetime]) -> pathlib.Path:
-    """A fresh ``PREFIX-YYYYMMDD-HHMMSS`` folder name inside ``outputFolder`` (created when new)."""
-    from StandardSegLib.errors import InputError
-
-    if outputFolder is None or str(outputFolder) in ("", "."):
-        raise InputError(f"{prefix}: choose an output folder first")
-    folder = pathlib.Path(outputFolder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / (now or datetime.datetime.now()).strftime(f"{prefix}-%Y%m%d-%H%M%S")
+from StandardSegSlicer.session_logic import isFolderChosen, newTimestampedFolder
 
 
 # --- longitudinal check -------------------------------------------------------------------------------------
@@ -48,12 +39,12 @@ def compareBundles(baseline: Any, followup: Any, outputFolder: Any, tolerance: O
     from StandardSegLib.longitudinal.pairing import DEFAULT_TOLERANCE_MM
     from StandardSegLib.protocols import load_library
 
-    if baseline is None or str(baseline) in ("", "."):
+    if not isFolderChosen(baseline):
         raise InputError("follow-up: choose the baseline bundle (folder, report.json or session.json)")
     first, second = load_timepoint(baseline), load_timepoint(followup)
     protocol = protocol_for(first, load_library())
     document = compare_timepoints(first, second, protocol, DEFAULT_TOLERANCE_MM if tolerance is None else tolerance)
-    target, _previous = write_compare_bundle(document, _newFolder(outputFolder, "compare", now))
+    target, _previous = write_compare_bundle(document, newTimestampedFolder(outputFolder, "compare", now))
     return document, target
 
 
@@ -122,7 +113,7 @@ def readerAgreement(lesionMasks: Sequence[Sequence[str]], readers: Sequence[str]
 
     lesions = [[parse_mask_spec(str(text)) for text in masks] for masks in lesionMasks]
     document = agreement_study(lesions, list(readers))
-    target, _previous = write_agreement_bundle(document, _newFolder(outputFolder, "agreement", now))
+    target, _previous = write_agreement_bundle(document, newTimestampedFolder(outputFolder, "agreement", now))
     return document, target
 
 

@@ -13,6 +13,8 @@ import pathlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from StandardSegSlicer.session_logic import isFolderChosen, newTimestampedFolder
+
 if TYPE_CHECKING:
     from StandardSegLib.imaging.loaded import LoadedImage
     from StandardSegLib.phantom_analysis import PhantomAnalysis
@@ -46,7 +48,7 @@ def phantomImage(imagePath: Optional[Any], session: Any = None) -> "LoadedImage"
     from StandardSegLib.errors import InputError
     from StandardSegLib.imaging import load_image
 
-    if imagePath is not None and str(imagePath) not in ("", "."):
+    if isFolderChosen(imagePath):
         return load_image(imagePath)
     if session is not None and session.loaded is not None:
         return session.loaded
@@ -75,13 +77,11 @@ def analysePhantom(loaded: "LoadedImage", outputFolder: Any, activity: Any = Non
     from StandardSegLib.phantom_analysis import ActivityArguments, analyse_phantom, write_phantom_bundle
     from StandardSegLib.protocols import load_library
 
-    if outputFolder is None or str(outputFolder) in ("", "."):
+    if not isFolderChosen(outputFolder):  # before the ~10 s analysis
         raise InputError("phantom: choose an output folder first")
     analysis = analyse_phantom(loaded, load_library().get(protocolId), activity=activity or ActivityArguments(),
                                filter_fwhm_mm=filterFwhmMm if filterFwhmMm > 0 else None)
-    folder = pathlib.Path(outputFolder)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (now or datetime.datetime.now()).strftime("phantom-%Y%m%d-%H%M%S")
+    target = newTimestampedFolder(outputFolder, "phantom", now)
     write_phantom_bundle(analysis, target)
     return PhantomResult(analysis, target)
 

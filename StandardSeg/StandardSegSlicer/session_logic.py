@@ -24,6 +24,20 @@ def _inputError(message: str) -> Exception:
     return InputError(message)
 
 
+def isFolderChosen(folder: Optional[Any]) -> bool:
+    """A path from the panel that is not unset: not None, "" (an empty path line edit) or "." (``Path()``)."""
+    return folder is not None and str(folder) not in ("", ".")
+
+
+def newTimestampedFolder(outputFolder: Any, prefix: str, now: Optional[datetime.datetime] = None) -> pathlib.Path:
+    """A fresh ``PREFIX-YYYYMMDD-HHMMSS`` folder name inside ``outputFolder`` (as the demo names bundles);
+    ``outputFolder`` is created if the reader typed a new one. The bundle writers refuse an existing folder."""
+    if not isFolderChosen(outputFolder):
+        raise _inputError(f"{prefix}: choose an output folder first")
+    pathlib.Path(outputFolder).mkdir(parents=True, exist_ok=True)
+    return pathlib.Path(outputFolder) / (now or datetime.datetime.now()).strftime(f"{prefix}-%Y%m%d-%H%M%S")
+
+
 class GuidedSessionLogic:
     """One current ``GuidedSession`` on an MRML context, driven by camelCase calls."""
 
@@ -230,18 +244,12 @@ class GuidedSessionLogic:
 
     # 7. report
 
-    @staticmethod
-    def isFolderChosen(folder: Optional[Any]) -> bool:
-        """A parameter-node path that is not the unset default (``Path()`` reads as ".")."""
-        return folder is not None and str(folder) not in ("", ".")
+    isFolderChosen = staticmethod(isFolderChosen)
 
-    def newReportFolder(self, outputFolder, now=None):
-        """A fresh ``report-YYYYMMDD-HHMMSS`` folder name inside ``outputFolder`` (as the demo names bundles);
-        ``outputFolder`` is created if the reader typed a new one."""
-        if not self.isFolderChosen(outputFolder):
-            raise _inputError("report: choose an output folder first")
-        pathlib.Path(outputFolder).mkdir(parents=True, exist_ok=True)
-        return pathlib.Path(outputFolder) / (now or datetime.datetime.now()).strftime("report-%Y%m%d-%H%M%S")
+    @staticmethod
+    def newReportFolder(outputFolder, now=None):
+        """A fresh ``report-YYYYMMDD-HHMMSS`` folder inside ``outputFolder`` (``newTimestampedFolder``)."""
+        return newTimestampedFolder(outputFolder, "report", now)
 
     def exportReport(self, outDir, overwrite=False, deidentify=False, progress=None):
         """Write the report bundle into ``outDir`` (which must not exist unless ``overwrite``)."""
