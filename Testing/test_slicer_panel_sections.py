@@ -62,9 +62,12 @@ def test_phantom_table_is_the_bundles_csv_and_rcmax_is_the_hottest_voxel(phantom
     assert phantom_logic.phantomColumns(document) == ["Diameter (mm)", "RCmax", "RCpeak", "RC_A50", "EARL1", "EARL2"]
     assert sorted(float(row.cells[0]) for row in rows) == [10.0, 13.0, 17.0, 22.0, 28.0, 37.0]
     written = list(csv.DictReader((result.bundlePath / "phantom.csv").open(encoding="utf-8")))
-    assert len(written) >= len(rows)
-    for row in rows:
-        assert set(row.verdicts) <= {"pass", "fail"}
+    assert len(written) == len(rows)
+    for row, line in zip(rows, written):  # the panel shows what the bundle holds, rounded to 3 decimals
+        assert float(row.cells[0]) == float(line["diameter_mm"])
+        for cell, key in zip(row.cells[1:4], ("rc_max", "rc_peak", "rc_a50")):
+            assert float(cell) == pytest.approx(float(line[key]), abs=5e-4)
+        assert row.verdicts == (line["earl1"], line["earl2"]) and set(row.verdicts) <= {"pass", "fail"}
         assert row.cells[4:] == row.verdicts
     # RCmax independently: the hottest voxel within the sphere's radius + 2 voxels of its centre, numpy.
     image = loaded.image
