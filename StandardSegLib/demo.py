@@ -186,7 +186,7 @@ def _hottest_point(image: Any, sphere: Any) -> tuple[float, float, float]:
     import numpy as np
     import SimpleITK as sitk
 
-    inside = sitk.GetArrayViewFromImage(shape_mask(image, sphere)) > 0
+    inside = sitk.GetArrayFromImage(shape_mask(image, sphere)) > 0
     values = np.where(inside, sitk.GetArrayViewFromImage(image), -np.inf)
     k, j, i = np.unravel_index(int(np.argmax(values)), values.shape)
     return tuple(float(value) for value in image.TransformIndexToPhysicalPoint((int(i), int(j), int(k))))

@@ -76,7 +76,7 @@ def test_roi_choice_errors_list_the_names(tmp_path):
         read_rtstruct_mask(path, image)
     with pytest.raises(InputError, match=r"no ROI named 'CTV'; its ROIs: 'GTV', 'Muscle'"):
         read_rtstruct_mask(path, image, "CTV")
-    assert sitk.GetArrayViewFromImage(read_rtstruct_mask(path, image, "muscle")).sum() == 36
+    assert sitk.GetArrayFromImage(read_rtstruct_mask(path, image, "muscle")).sum() == 36
     ambiguous = write_structure_set(tmp_path / "RS2.dcm", {"GTV": [square], "gtv": [square]})
     with pytest.raises(InputError, match=r"has 2 ROIs named 'Gtv' \(ROINumber 1, 2\)"):
         read_rtstruct_mask(ambiguous, image, "Gtv")
@@ -102,7 +102,7 @@ def test_read_mask_file_dispatches_rtstruct_and_refuses_misuse(tmp_path):
     square = np.array([[2.5, 2.5, 1], [8.5, 2.5, 1], [8.5, 8.5, 1], [2.5, 8.5, 1]])
     path = write_structure_set(tmp_path / "RS.dcm", {"GTV": [square]})
     notes: list[str] = []
-    assert sitk.GetArrayViewFromImage(read_mask_file(path, image, "GTV", warnings=notes)).sum() == 36
+    assert sitk.GetArrayFromImage(read_mask_file(path, image, "GTV", warnings=notes)).sum() == 36
     assert any("frame of reference not checked" in note for note in notes)
     with pytest.raises(InputError, match="need the image"):
         read_mask_file(path)
@@ -156,7 +156,7 @@ def test_measure_and_features_cli_read_an_rtstruct_roi(capsys):
     assert main(["measure", str(image), "--mask", str(rs), "--roi", "GTV_Mass_PET", "--json"]) == 0
     measured = json.loads(capsys.readouterr().out)
     loaded = load_image(image)
-    expected = int(sitk.GetArrayViewFromImage(read_rtstruct_mask(rs, loaded.image, "GTV_Mass_PET")).sum())
+    expected = int(sitk.GetArrayFromImage(read_rtstruct_mask(rs, loaded.image, "GTV_Mass_PET")).sum())
     assert measured["voxel_count"] == expected and measured["volume_ml"] == pytest.approx(54, rel=0.02)
     assert any("not in this series" in warning for warning in measured["warnings"])
 
@@ -220,7 +220,7 @@ def test_job_lesion_and_gate_roi_from_an_rtstruct(tmp_path, capsys, synthetic_st
     assert main(["run", str(tmp_path / "job.yaml"), "-o", str(tmp_path / "bundle")]) == 0, capsys.readouterr().err
     document = json.loads((tmp_path / "bundle" / "report.json").read_text(encoding="utf-8"))
     measured = document["segments"][0]["measurements"]
-    expected = int(sitk.GetArrayViewFromImage(read_rtstruct_mask(rs, loaded.image, "GTV")).sum())
+    expected = int(sitk.GetArrayFromImage(read_rtstruct_mask(rs, loaded.image, "GTV")).sum())
     assert measured["voxel_count"] == expected
     assert measured["volume_voxels_mm3"] == pytest.approx(np.pi / 6 * sphere.diameter_mm ** 3, rel=0.02)
     step = document["segments"][0]["provenance"]["steps"][-1]

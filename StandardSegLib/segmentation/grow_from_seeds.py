@@ -193,7 +193,7 @@ def _paint_shell(labels: np.ndarray, distance_mm: float, spacing: np.ndarray) ->
     """Background on the unlabelled voxels at distance (d, d + longest step] mm from the foreground seeds."""
     foreground = sitk.GetImageFromArray((labels == FOREGROUND).astype(np.uint8))
     foreground.SetSpacing(tuple(float(s) for s in spacing))
-    distance = sitk.GetArrayViewFromImage(sitk.SignedMaurerDistanceMap(
+    distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
         foreground, insideIsPositive=False, squaredDistance=False, useImageSpacing=True, backgroundValue=0))
     shell = (distance > distance_mm) & (distance <= distance_mm + _longest_step(spacing)) & (labels == 0)
     labels[shell] = BACKGROUND

@@ -106,7 +106,7 @@ def _allowed(crop: sitk.Image, voi: "VOI", crop_voi: "VOI", bound: Optional["Les
     array = np.zeros(crop_voi.size[::-1], dtype=np.uint8)
     array[voi.within(crop_voi).slices_zyx()] = 1
     if bound is not None:
-        array &= sitk.GetArrayViewFromImage(crop_voi.crop(bound.mask)).astype(np.uint8)
+        array &= sitk.GetArrayFromImage(crop_voi.crop(bound.mask)).astype(np.uint8)
     allowed = sitk.GetImageFromArray(array)
     allowed.CopyInformation(crop)
     return allowed

@@ -128,7 +128,7 @@ def _statistics_region(data: MethodInput) -> sitk.Image:
 def _region_max(data: MethodInput) -> tuple[float, Point]:
     """The highest value in the statistics region and the centre (LPS mm) of the first voxel holding it."""
     values = sitk.GetArrayViewFromImage(data.image)
-    inside = sitk.GetArrayViewFromImage(_statistics_region(data)) != 0
+    inside = sitk.GetArrayFromImage(_statistics_region(data)) != 0
     candidates = np.where(inside, values, -np.inf)
     index = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
     where = data.image.TransformIndexToPhysicalPoint(tuple(int(i) for i in index[::-1]))
@@ -179,7 +179,7 @@ def run_contrast(data: MethodInput, parameters: ContrastParameters) -> MethodOut
     background = background_value("pet-contrast", data.background, data.units).mean
     top, where = _region_max(data)
     values = sitk.GetArrayViewFromImage(data.image)
-    inside = sitk.GetArrayViewFromImage(_statistics_region(data)) != 0
+    inside = sitk.GetArrayFromImage(_statistics_region(data)) != 0
     lesion_mean = float(values[inside & (values >= parameters.lesion_percent / 100.0 * top)].mean())
     threshold = parameters.a * lesion_mean + parameters.b * background
     return _threshold_output(data.image, threshold, max=top, max_lps=where, lesion_mean=lesion_mean,
