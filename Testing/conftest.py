@@ -4,6 +4,7 @@
   is imported only when a test asks for the fixture). Tests using it are marked ``@pytest.mark.mrml``.
 - ``synthetic_study`` / ``synthetic_study_files``: the default demo study (seed 0), generated once per
   session and written to a session temporary folder. Treat both as read-only.
+- ``demo_study``: the same study written with the demo reader's registry, per test module.
 - ``registry``: an operator registry file holding "Dr Demo", trained 10 days ago.
 """
 
@@ -39,6 +40,19 @@ def synthetic_study_files(synthetic_study, tmp_path_factory):
     from StandardSegLib.phantom import write_study
 
     return write_study(synthetic_study, tmp_path_factory.mktemp("synthetic") / "study")
+
+
+@pytest.fixture(scope="module")
+def demo_study(tmp_path_factory):
+    """The demo's study written with its reader registry (``study/operators.json``), one per test module (the
+    browser panel tests export into it): ``(study, files)``."""
+    from StandardSegLib.demo import write_demo_registry
+    from StandardSegLib.phantom import generate_study, write_study
+
+    study = generate_study()
+    files = write_study(study, tmp_path_factory.mktemp("demo") / "study")
+    write_demo_registry(files.root)
+    return study, files
 
 
 @pytest.fixture

@@ -25,17 +25,6 @@ from StandardSegLib.mrml.roi_markups import flip_lps_ras  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def demo_study(tmp_path_factory):
-    from StandardSegLib.demo import write_demo_registry
-    from StandardSegLib.phantom import generate_study, write_study
-
-    study = generate_study()
-    files = write_study(study, tmp_path_factory.mktemp("web-demo") / "study")
-    write_demo_registry(files.root)
-    return study, files
-
-
-@pytest.fixture(scope="module")
 def panel(demo_study):
     from trame_slicer.core import SlicerApp
     from trame_slicer.views import DirectViewFactory, ViewLayoutDefinition

@@ -37,17 +37,6 @@ START_TIMEOUT_S = 180
 _URL = re.compile(r"http://127\.0\.0\.1:(\d+)/index\.html\?token=(\S+)")  # loopback only
 
 
-@pytest.fixture(scope="module")
-def demo_study(tmp_path_factory):
-    from StandardSegLib.demo import write_demo_registry
-    from StandardSegLib.phantom import generate_study, write_study
-
-    study = generate_study()
-    files = write_study(study, tmp_path_factory.mktemp("serve-demo") / "study")
-    write_demo_registry(files.root)
-    return study, files
-
-
 @contextmanager
 def running_server(study_files, out_dir: Path):
     """``standardseg serve`` on a free loopback port; yields its URL; always stopped on exit."""
