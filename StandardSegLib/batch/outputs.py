@@ -19,6 +19,7 @@ from StandardSegLib.batch.cohort import (COHORT_CSV, COHORT_PARQUET, CaseReport,
 from StandardSegLib.batch.cohort_html import COHORT_HTML, cohort_html
 from StandardSegLib.batch.runner import BATCH_JSON
 from StandardSegLib.jsonable import to_jsonable
+from StandardSegLib.segmentation.mask_files import atomic_write
 
 if TYPE_CHECKING:
     from StandardSegLib.batch.manifest import BatchCase
@@ -97,9 +98,4 @@ def _version(name: str) -> Optional[str]:
 
 
 def _replace(target: Path, write: Callable[[Path], None]) -> None:
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        write(temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(target, target.suffix, write)

@@ -11,8 +11,6 @@ are refused. An existing FILE is replaced only with ``--overwrite``.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from StandardSegLib.errors import InputError
@@ -34,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from StandardSegLib.cli.features_cmd import read_image
     from StandardSegLib.normalisation.methods import body_mask, refuse_quantitative_map
     from StandardSegLib.normalisation.nyul import train_landmarks
+    from StandardSegLib.segmentation.mask_files import atomic_write
 
     paths = [Path(path) for path in args.images]
     if args.list:
@@ -53,13 +52,8 @@ def run(args: argparse.Namespace) -> int:
         refuse_quantitative_map(headers, f"training image {number}")
         images.append(image)
     landmarks = train_landmarks(images, [body_mask(image) for image in images])
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
-    os.close(descriptor)
-    try:
-        digest = landmarks.save(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    digests: list[str] = []
+    atomic_write(target, ".json", lambda temporary: digests.append(landmarks.save(temporary)))
+    digest = digests[0]
     print(f"Nyul landmarks from {len(images)} training image(s): {target} (sha256 {digest})")
     return 0
