@@ -7,11 +7,10 @@ into place, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from StandardSegLib.batch.case_task import CASES_DIR, DONE, FAILED, PARTIAL, SKIPPED
 from StandardSegLib.batch.cohort import (COHORT_CSV, COHORT_PARQUET, CaseReport, cohort_csv, cohort_rows,
@@ -53,7 +52,6 @@ def _provenance(run: "BatchRun", reports: Sequence[CaseReport], manifest: Path, 
     counts = {status: run.count(status) for status in (DONE, PARTIAL, SKIPPED, FAILED)}
     this_run = {"started_at": run.started_at.isoformat(timespec="seconds"),
                 "finished_at": run.finished_at.isoformat(timespec="seconds"), "counts": counts}
-    software = {**software_versions(), **{name: _version(name) for name in _BATCH_DISTRIBUTIONS}}
     return to_jsonable({
         "schema": SCHEMA_ID,
         "manifest": {"path": Path(os.path.relpath(manifest.absolute(), run.out_dir)).as_posix(),
@@ -61,7 +59,7 @@ def _provenance(run: "BatchRun", reports: Sequence[CaseReport], manifest: Path, 
         **this_run,
         "complete": run.complete,
         "cluster": run.cluster.describe(),
-        "software": software,
+        "software": software_versions(*_BATCH_DISTRIBUTIONS),
         "cases": [_case_entry(report) for report in reports],
         "outputs": [COHORT_CSV, COHORT_PARQUET, COHORT_HTML, BATCH_JSON],
         "runs": [*_earlier_runs(run.out_dir / BATCH_JSON), this_run],
@@ -88,13 +86,6 @@ def _earlier_runs(path: Path) -> list[Any]:
         return list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
     except (ValueError, OSError, AttributeError):
         return []  # an unreadable earlier batch.json only loses the history, never the results
-
-
-def _version(name: str) -> Optional[str]:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _replace(target: Path, write: Callable[[Path], None]) -> None:

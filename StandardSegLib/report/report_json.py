@@ -36,10 +36,11 @@ class ReportSchemaError(StandardSegError):
     """A report document does not match report.schema.json (a bug: the report is not written)."""
 
 
-def software_versions() -> dict[str, Optional[str]]:
-    """Versions of the software behind the numbers; ``None`` for a distribution that is not installed."""
+def software_versions(*extra: str) -> dict[str, Optional[str]]:
+    """Versions of the software behind the numbers (and of the ``extra`` distributions a caller also used);
+    ``None`` for a distribution that is not installed."""
     versions: dict[str, Optional[str]] = {"standardseg": __version__, "python": platform.python_version()}
-    for name in _DISTRIBUTIONS:
+    for name in (*_DISTRIBUTIONS, *extra):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
