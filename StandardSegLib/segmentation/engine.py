@@ -94,6 +94,8 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         _check_seeds_in_bound(bound, seed_indices + background_indices, seeds + background_seeds)
     rules = protocol.document["segmentation"]
     max_volume = rules.get("max_lesion_volume_ml")
+    max_voxels = (None if max_volume is None
+                  else int(max_volume * 1000.0 / float(np.prod(image.GetSpacing()))))
     reach_mm = options.voi_margin_mm + max(options.margin_mm, 0.0) + 3.0 * options.smoothing_mm
     seed_image = None
     if chosen.seed_image is not None:  # the method's own seed labels and fixed extent (Slicer's rule)
@@ -112,10 +114,11 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
         run = run_method(image, voi, chosen, method_parameters, options, units=units, seeds=seed_indices,
                          background_seeds=background_indices, background=background,
                          protocol_parameters=protocol.segmentation_methods,
-                         seed_labels=seed_image.labels if seed_image else None, bound=bound)
+                         seed_labels=seed_image.labels if seed_image else None, bound=bound,
+                         max_voxels=max_voxels)
         if fixed:
             break
-        if max_volume is not None and _volume_ml(run.mask) > max_volume:
+        if run.output.stopped_at_cap or max_volume is not None and _volume_ml(run.mask) > max_volume:
             capped = True  # a leak: growing the VOI further only feeds it
             break
         grown = voi.grown_to_fit(run.mask, reach_mm, image)

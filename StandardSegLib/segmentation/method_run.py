@@ -28,11 +28,11 @@ from StandardSegLib.imaging import require_finite
 from StandardSegLib.measure import PEAK_SPHERE_RADIUS_MM
 from StandardSegLib.segmentation.hot_region import HotRegion, background_level, hot_region
 from StandardSegLib.segmentation.method_types import Method, MethodInput, MethodOutput, binary
-from StandardSegLib.segmentation.postprocess import postprocess
+from StandardSegLib.segmentation.postprocess import postprocess, voxel_count
+from StandardSegLib.segmentation.provenance import SEMIAUTOMATIC, ProcessingStep
 
 if TYPE_CHECKING:
     from StandardSegLib.segmentation.parameters import CommonOptions
-    from StandardSegLib.segmentation.provenance import ProcessingStep
     from StandardSegLib.segmentation.voi import VOI, LesionBound
 
 Index = tuple[int, int, int]
@@ -56,8 +56,9 @@ class MethodRun:
 def run_method(image: sitk.Image, voi: "VOI", method: Method, parameters: Any, options: "CommonOptions", *,
                units: str, seeds: Sequence[Index], background_seeds: Sequence[Index], background: Any,
                protocol_parameters: Any, seed_labels: Optional[sitk.Image] = None,
-               bound: Optional["LesionBound"] = None) -> MethodRun:
-    """Run ``method`` in ``voi`` of ``image``; ``seeds`` are image indices; ``bound`` limits it to a lesion ROI."""
+               bound: Optional["LesionBound"] = None, max_voxels: Optional[int] = None) -> MethodRun:
+    """Run ``method`` in ``voi`` of ``image``; ``seeds`` are image indices; ``bound`` limits it to a lesion ROI;
+    ``max_voxels`` is the protocol's maximum lesion volume in voxels (region growing stops above it)."""
     crop_voi = voi
     if method.uptake:
         reach = np.ceil(PEAK_SPHERE_RADIUS_MM / np.asarray(image.GetSpacing(), float)).astype(int)
@@ -71,7 +72,7 @@ def run_method(image: sitk.Image, voi: "VOI", method: Method, parameters: Any, o
     hot = (hot_region(crop, local_seeds, allowed, background_level(background, units))
            if method.uptake and local_seeds else None)
     data = MethodInput(crop, units, local_seeds, tuple(crop_voi.local(i) for i in background_seeds), background,
-                       protocol_parameters, seed_labels, hot.mask if hot else allowed)
+                       protocol_parameters, seed_labels, hot.mask if hot else allowed, max_voxels)
     output, mask, steps = _apply(method, data, parameters, options, allowed)
     rounds, consistent = 1, not (method.region_statistics and local_seeds)
     while not consistent and rounds < MAX_STATISTICS_ROUNDS and np.any(sitk.GetArrayViewFromImage(mask)):
@@ -89,6 +90,10 @@ def _apply(method: Method, data: MethodInput, parameters: Any, options: "CommonO
            allowed: Optional[sitk.Image]) -> tuple[MethodOutput, sitk.Image, list]:
     output = method.run(data, parameters)
     raw = output.mask if allowed is None else binary(output.mask & allowed)
+    if output.stopped_at_cap:  # a leak: post-processing cannot make it right (and costs more than the growth)
+        return output, raw, [ProcessingStep("post-processing skipped: the region outgrew the maximum lesion "
+                                            "volume", SEMIAUTOMATIC, {"max_voxels": data.max_voxels},
+                                            voxel_count(raw))]
     mask, steps = postprocess(raw, data.seeds, options)
     if allowed is not None:
         mask = binary(mask & allowed)

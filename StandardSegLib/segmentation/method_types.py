@@ -29,6 +29,8 @@ class MethodInput:
     ``seed_labels`` is the merged seed label crop of a method with its own seed image (grow-from-seeds).
     ``region`` (uint8 on the crop) holds the voxels a method may take statistics (max, peak) from: the
     seed's hot region, then the segment itself (``hot_region``, ``engine``); None: the whole crop.
+    ``max_voxels`` is the protocol's maximum lesion volume in voxels of the crop's grid (None: no maximum): a
+    region-growing method may stop as soon as its region is larger (a leak; ``region_growing``).
     """
 
     image: sitk.Image
@@ -39,6 +41,7 @@ class MethodInput:
     protocol_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed_labels: Optional[sitk.Image] = None
     region: Optional[sitk.Image] = None
+    max_voxels: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,15 @@ class SeedImage:
 
 @dataclass(frozen=True)
 class MethodOutput:
-    """A raw uint8 mask on the crop, the thresholds used (image units) and method-specific values."""
+    """A raw uint8 mask on the crop, the thresholds used (image units) and method-specific values.
+
+    ``stopped_at_cap``: the method stopped because its region outgrew ``MethodInput.max_voxels`` (a leak).
+    """
 
     mask: sitk.Image
     thresholds: Mapping[str, float] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    stopped_at_cap: bool = False
 
 
 @dataclass(frozen=True)
