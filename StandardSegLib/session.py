@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from StandardSegLib.errors import InputError, StandardSegError
+from StandardSegLib.files import sha256_of
 from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.progress import ProgressCallback, report
 from StandardSegLib.protocols.messages import describe_value, format_path
@@ -230,8 +231,6 @@ class Session:
 
     def check_inputs(self) -> None:
         """Refuse (``InputError``) when a recorded input file is missing or its SHA-256 changed."""
-        from StandardSegLib.report.report_json import sha256_of
-
         for written, expected in self.inputs.items():
             path = self.resolve(written)
             if not path.is_file():
@@ -542,7 +541,6 @@ def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequ
     ``check_inputs``), so every input is read once per run.
     """
     from StandardSegLib.report import software_versions
-    from StandardSegLib.report.report_json import sha256_of
 
     masks = (session.resolve(path) for lesion in session.lesions
              for path in (lesion.mask, lesion.seeds_mask, lesion.voi and lesion.voi.mask) if path)

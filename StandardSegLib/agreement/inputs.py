@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
+from StandardSegLib.files import sha256_of
 from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.measure import align_mask
-from StandardSegLib.report.report_json import sha256_of
 from StandardSegLib.rtstruct import is_rtstruct
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from StandardSegLib.batch.cohort import (COHORT_CSV, COHORT_PARQUET, CaseReport,
                                          load_case_reports, write_cohort_parquet)
 from StandardSegLib.batch.cohort_html import COHORT_HTML, cohort_html
 from StandardSegLib.batch.runner import BATCH_JSON
+from StandardSegLib.files import atomic_write, sha256_of
 from StandardSegLib.jsonable import to_jsonable
-from StandardSegLib.segmentation.mask_files import atomic_write
 
 if TYPE_CHECKING:
     from StandardSegLib.batch.manifest import BatchCase
@@ -30,8 +30,6 @@ _BATCH_DISTRIBUTIONS = ("dask", "distributed", "pyarrow")
 
 def write_batch_outputs(run: "BatchRun", cases: Sequence["BatchCase"], manifest: Path) -> tuple[Path, ...]:
     """Write the cohort outputs and batch.json for ``run``; returns their paths."""
-    from StandardSegLib.report.report_json import sha256_of
-
     sites = {case.case_id: case.site for case in cases}
     reports = load_case_reports(run.out_dir, run.results, sites)
     rows = list(cohort_rows(reports))

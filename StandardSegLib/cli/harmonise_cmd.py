@@ -35,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from StandardSegLib.files import sha256_of
     from StandardSegLib.normalisation.combat import combat_harmonise, read_cohort_table
     from StandardSegLib.report.atomic_folder import write_atomically
-    from StandardSegLib.report.report_json import sha256_of
 
     table = Path(args.table or Path(args.batch_dir) / "cohort.csv")
     header, rows = read_cohort_table(table)

@@ -30,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from StandardSegLib.cli.features_cmd import read_image
+    from StandardSegLib.files import atomic_write
     from StandardSegLib.normalisation.methods import body_mask, refuse_quantitative_map
     from StandardSegLib.normalisation.nyul import train_landmarks
-    from StandardSegLib.segmentation.mask_files import atomic_write
 
     paths = [Path(path) for path in args.images]
     if args.list:

@@ -130,7 +130,7 @@ class GuidedSession:
         return volume_node
 
     def _attach(self, node: Any, loaded: Any, path: Path, series_uid: Optional[str]) -> None:
-        from StandardSegLib.report.report_json import sha256_of
+        from StandardSegLib.files import sha256_of
 
         if self.loaded is not None:
             raise InputError(f"{path}: this session already works on {self.job.image}; one session is one image "
@@ -325,8 +325,9 @@ class GuidedSession:
         file (1 lesion, 2 background) and remove them from the segmentation, as Slicer's Grow from seeds
         replaces its seed segments by the result; pass the file to ``segment_lesion(seeds_mask=...)``. The
         file is an input of the session (hashed in its record), so a rerun grows the same segment."""
+        from StandardSegLib.files import atomic_write
         from StandardSegLib.mrml.segments import seed_labels_from_segments
-        from StandardSegLib.segmentation.mask_files import atomic_write, mask_suffix
+        from StandardSegLib.segmentation.mask_files import mask_suffix
 
         node = self.ensure_segmentation_node()
         path = Path(path).absolute()

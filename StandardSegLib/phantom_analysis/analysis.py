@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
+from StandardSegLib.files import sha256_of
 from StandardSegLib.gate.evaluate import evaluate_gate
 from StandardSegLib.gate.reference_tissue import ReferenceMeasurement
 from StandardSegLib.phantom_analysis.activity import (TrueActivity, check_activity_arguments, fitted_activity,
@@ -26,7 +27,7 @@ from StandardSegLib.phantom_analysis.calibration import CalibrationResult, calib
 from StandardSegLib.phantom_analysis.earl import overall_verdicts, protocol_bands, sphere_verdicts
 from StandardSegLib.phantom_analysis.locate import FWHM_PER_SIGMA, PhantomLocation, locate_phantom
 from StandardSegLib.phantom_analysis.recovery import SphereRecovery, measure_sphere
-from StandardSegLib.report.report_json import sha256_of, software_versions
+from StandardSegLib.report.report_json import software_versions
 
 if TYPE_CHECKING:
     from StandardSegLib.imaging.loaded import LoadedImage

@@ -11,7 +11,6 @@ and timestamps.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -20,6 +19,7 @@ from typing import Any, Mapping, Optional
 
 from StandardSegLib import __version__
 from StandardSegLib.errors import StandardSegError
+from StandardSegLib.files import sha256_of
 from StandardSegLib.jsonable import to_jsonable
 from StandardSegLib.report.deidentify import Deidentifier, pseudonymous_path
 from StandardSegLib.report.inputs import ReportInputs
@@ -46,14 +46,6 @@ def software_versions(*extra: str) -> dict[str, Optional[str]]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
+from StandardSegLib.files import atomic_write
 from StandardSegLib.segmentation.provenance import Segment
 
 MASK_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nrrd", ".nii")
@@ -59,19 +59,6 @@ def write_segment(segment: Segment, path: str | os.PathLike, *, overwrite: bool 
     text = json.dumps(segment.provenance.to_dict(), indent=2, allow_nan=False)
     atomic_write(sidecar, ".json", lambda temporary: temporary.write_text(text + "\n", encoding="utf-8"))
     return path, sidecar
-
-
-def atomic_write(target: Path, suffix: str, write: Callable[[Path], None]) -> None:
-    """``write(temporary)`` into a temporary file beside ``target``, then rename it into place."""
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
 
 
 def _with_segmentation_keys(mask: sitk.Image, segment: Segment, name: str) -> sitk.Image:
