@@ -59,9 +59,9 @@ def _study(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
 
 def _check(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     html.Div("Click 'Place', then click the centre in a slice view.", classes="text-caption")
-    v.VBtn("Jump to hottest voxel", id="btn-hottest", size="small", click=app.jump_to_hottest)
-    html.Div("Hottest voxel at {{ hottest }} (RAS mm), now the centre of every slice view", v_if=("hottest.length",),
-             id="hottest", classes="text-caption")
+    v.VBtn("Jump to hottest spot", id="btn-hottest", size="small", click=app.jump_to_hottest)
+    html.Div("Hottest spot at {{ hottest }} (RAS mm; centre of the hottest 1 mL sphere away from the image border), "
+             "now the centre of every slice view", v_if=("hottest.length",), id="hottest", classes="text-caption")
     v.VTextField(label="Lesion ROI diameter (mm)", v_model=("lesion_diameter",), type="number", density="compact",
                  update_modelValue=(app.set_lesion_diameter, "[$event]"))
     with html.Div(classes="d-flex ga-2 my-1"):

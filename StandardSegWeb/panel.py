@@ -137,18 +137,16 @@ class GuidedPanel:
                 view.fit_view_to_content()
 
     def jump_to_hottest(self) -> tuple[float, float, float]:
-        """Centre every slice view on the values volume's hottest voxel (where a PET reader starts looking);
-        returns its RAS position."""
-        import numpy as np
-        import slicer
-        import vtk
+        """Centre every slice view on the hottest spot of the values (where a PET reader starts looking): the
+        centre of the hottest 1 mL sphere away from the image's border (``hot_region.hottest_spot``), so neither a
+        noisy voxel nor a hot structure the field of view cuts wins; returns its RAS position."""
+        from StandardSegLib.mrml.roi_markups import flip_lps_ras
+        from StandardSegLib.segmentation.hot_region import hottest_spot
 
-        values = self.session.values_node
-        array = slicer.util.arrayFromVolume(values)
-        k, j, i = np.unravel_index(int(np.argmax(array)), array.shape)
-        ijk_to_ras = vtk.vtkMatrix4x4()
-        values.GetIJKToRASMatrix(ijk_to_ras)
-        ras = tuple(float(value) for value in ijk_to_ras.MultiplyPoint((float(i), float(j), float(k), 1.0))[:3])
+        session = self.session
+        image = session.checked.values_image if session.checked is not None else session.loaded.image
+        _peak, centre_lps = hottest_spot(image)
+        ras = flip_lps_ras(centre_lps)
         for view in self.app.view_manager.get_slice_views():
             view.get_view_node().JumpSliceByCentering(*ras)
         return ras

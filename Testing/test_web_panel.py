@@ -99,22 +99,35 @@ def test_study_shows_pet_over_ct(panel):
     assert panel.session.status()["study"] == "done"
 
 
-def test_jump_to_hottest_centres_the_views_on_the_maximum(panel):
-    import slicer
-
+def test_jump_to_hottest_centres_the_views_on_the_hottest_sphere(panel, demo_study):
+    """The demo's hottest spot lies in one of its lesion spheres (the generator's layout), and the slice views are
+    centred on it."""
+    study, _files = demo_study
     ras = panel.jump_to_hottest()
-    values = panel.session.values_node
-    assert _inside(values, ras)
-    import vtk
-
-    ras_to_ijk = vtk.vtkMatrix4x4()
-    values.GetRASToIJKMatrix(ras_to_ijk)
-    i, j, k = (int(round(value)) for value in ras_to_ijk.MultiplyPoint((*ras, 1.0))[:3])
-    array = slicer.util.arrayFromVolume(values)
-    assert array[k, j, i] == array.max()
+    assert _inside(panel.session.values_node, ras)
+    distances = [np.linalg.norm(np.subtract(flip_lps_ras(ras), sphere.centre_lps_mm)) / (sphere.diameter_mm / 2)
+                 for sphere in study.layout.spheres]
+    assert min(distances) < 1.0
     slice_node = _axial(panel).get_view_node()
     centre = slice_node.GetXYToRAS().MultiplyPoint((slice_node.GetDimensions()[0] / 2, slice_node.GetDimensions()[1] / 2, 0, 1))
     assert np.allclose(centre[:3], ras, atol=1e-3)
+
+
+def test_hottest_spot_of_sts_001_lies_in_the_expert_gtv():
+    """STS_001's PET has its hottest voxel on the last slice, outside the tumour (a structure the field of view
+    cuts): the hottest spot the panel jumps to (``hottest_spot``) lies inside the expert's GTV_Mass_PET."""
+    import SimpleITK as sitk
+
+    from real_sts import load_case
+    from StandardSegLib.segmentation.hot_region import hottest_spot
+
+    case = load_case("STS_001", "PET")
+    values, gtv = sitk.GetArrayViewFromImage(case.image), sitk.GetArrayViewFromImage(case.gtv) > 0
+    hottest_voxel = np.unravel_index(int(np.argmax(values)), values.shape)
+    assert not gtv[hottest_voxel] and hottest_voxel[0] in (0, values.shape[0] - 1)  # why the voxel was wrong
+    _peak, centre_lps = hottest_spot(case.image)
+    index = case.image.TransformPhysicalPointToIndex(centre_lps)
+    assert gtv[index[::-1]]
 
 
 def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study):

@@ -38,13 +38,16 @@ _URL = re.compile(r"http://127\.0\.0\.1:(\d+)/index\.html\?token=(\S+)")  # loop
 
 
 @contextmanager
-def running_server(study_files, out_dir: Path):
-    """``standardseg serve`` on a free loopback port; yields its URL; always stopped on exit."""
+def running_server(study_files, out_dir: Path, study: Path | None = None, operator: str | None = None,
+                   registry: Path | None = None):
+    """``standardseg serve`` on a free loopback port (the demo study and reader unless ``study``, ``operator`` and
+    ``registry`` are given); yields its URL; always stopped on exit."""
     from StandardSegLib.demo import DEMO_OPERATOR, DEMO_PROTOCOL_ID, DEMO_REGISTRY_NAME
     from StandardSegWeb.launcher import served
 
-    arguments = [str(study_files.root), "--protocol", DEMO_PROTOCOL_ID, "--operator", DEMO_OPERATOR,
-                 "--registry", str(study_files.root / DEMO_REGISTRY_NAME), "--out", str(out_dir), "--port", "0"]
+    arguments = [str(study or study_files.root), "--protocol", DEMO_PROTOCOL_ID,
+                 "--operator", operator or DEMO_OPERATOR, "--registry", str(registry or study_files.root / DEMO_REGISTRY_NAME),
+                 "--out", str(out_dir), "--port", "0"]
     with served(arguments, out_dir / "server.log", START_TIMEOUT_S) as panel:
         yield panel.url
 
@@ -265,6 +268,30 @@ def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
             assert {"report.html", "measurements.csv", "session.json"} <= set(archive.namelist())
         finally:
             browser.close()
+
+
+def test_hottest_spot_of_sts_001_is_in_the_expert_gtv(registry, tmp_path):
+    """On a real patient (STS_001, PET over CT) the button lands in the sarcoma, not on the hot structure the
+    field of view cuts at the last slice: the RAS the page shows is inside the expert's GTV_Mass_PET."""
+    from playwright.sync_api import sync_playwright
+
+    from real_sts import STS, load_case
+
+    case = load_case("STS_001", "PET")
+    with running_server(None, tmp_path / "server", STS / "STS_001", "Dr Demo", registry) as url, \
+            sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            reader = Reader(browser.new_page(viewport={"width": 1400, "height": 900}), "sts001")
+            reader.page.goto(url)
+            reader.page.wait_for_selector("#training", timeout=60_000)
+            reader.open_step(2)
+            ras = reader.hottest()
+            reader.shot("hottest")
+        finally:
+            browser.close()
+    index = case.gtv.TransformPhysicalPointToIndex((-ras[0], -ras[1], ras[2]))
+    assert sitk.GetArrayViewFromImage(case.gtv)[index[::-1]]
 
 
 def test_two_servers_serve_two_readers_independently(demo_study, tmp_path):

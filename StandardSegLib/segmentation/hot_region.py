@@ -22,6 +22,11 @@ import SimpleITK as sitk
 Index = tuple[int, int, int]
 #: The hot region holds the voxels connected to the seed at >= this fraction of the seed's value.
 HOT_REGION_FRACTION = 0.25
+#: A hot spot's extent when looking for one (``hottest_spot``): voxels connected to its SUVpeak sphere's centre at
+#: >= this fraction of the peak (the 50 % isocontour of PET volume definitions, e.g. A50).
+HOT_SPOT_FRACTION = 0.5
+#: How many hot spots touching the border ``hottest_spot`` passes over before it gives up.
+HOT_SPOT_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -52,3 +57,33 @@ def hot_region(crop: sitk.Image, seeds: Sequence[Index], allowed: Optional[sitk.
                                      replaceValue=1)
     region = sitk.Cast(region, sitk.sitkUInt8)
     return HotRegion(region, level, int(np.count_nonzero(sitk.GetArrayViewFromImage(region))))
+
+
+def hottest_spot(image: sitk.Image, units: str = "raw") -> tuple[float, tuple[float, float, float]]:
+    """Where a PET reader starts looking: the hottest 1 mL sphere (SUVpeak's, ``measure.region_statistics``) whose
+    hot spot - the voxels connected to its centre at >= ``HOT_SPOT_FRACTION`` of its mean - does not touch the
+    image's border; returns that mean and the sphere's centre (LPS mm). A sphere's mean passes over one noisy
+    voxel; the border test passes over a hot structure the field of view cuts (STS_001: a SUV 25 spot on the
+    last slice, 100 mm from the sarcoma). Spots touching the border are left out one by one (at most
+    ``HOT_SPOT_TRIES``)."""
+    from StandardSegLib.errors import InputError
+    from StandardSegLib.measure import region_statistics
+
+    candidates = np.ones(image.GetSize()[::-1], dtype=np.uint8)
+    for _try in range(HOT_SPOT_TRIES):
+        region = sitk.GetImageFromArray(candidates)
+        region.CopyInformation(image)
+        statistics = region_statistics(image, region, units=units, with_peak=True, mask_name="the image")
+        centre = image.TransformPhysicalPointToIndex(statistics.peak_center_lps)
+        spot = sitk.GetArrayFromImage(sitk.ConnectedThreshold(
+            image, seedList=[centre], lower=HOT_SPOT_FRACTION * statistics.peak, upper=float("inf"))) != 0
+        if not _touches_border(spot):
+            return statistics.peak, statistics.peak_center_lps
+        candidates[spot] = 0
+        if not candidates.any():
+            break
+    raise InputError(f"hottest spot: the {HOT_SPOT_TRIES} hottest spots of the image all touch its border")
+
+
+def _touches_border(mask: np.ndarray) -> bool:
+    return any(mask.take(index, axis=axis).any() for axis in range(mask.ndim) for index in (0, -1))
