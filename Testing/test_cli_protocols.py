@@ -56,7 +56,7 @@ def test_list_json_covers_ct_mr_pt_with_full_hashes(capsys):
         path = Path(entry["source_path"])
         assert entry["origin"] == "builtin" and entry["overrides"] == []
         assert entry["sha256"] == _sha256_of(path) and path.name == f"{entry['id']}.yaml"
-        assert entry["organs"] and entry["title"] and entry["version"] == "1.0.0"
+        assert entry["organs"] and entry["title"] and entry["version"] in ("1.0.0", "1.1.0")
 
 
 def test_list_text_has_a_row_per_protocol(capsys):
@@ -92,7 +92,7 @@ def test_show_json_is_the_whole_document(capsys):
     assert main(["protocols", "show", "fdg-pet-ct-oncology", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["document"] == yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert (shown["id"], shown["version"], shown["origin"]) == ("fdg-pet-ct-oncology", "1.0.0", "builtin")
+    assert (shown["id"], shown["version"], shown["origin"]) == ("fdg-pet-ct-oncology", "1.1.0", "builtin")
     assert shown["sha256"] == _sha256_of(path) and shown["source_path"] == str(path)
 
 
@@ -124,8 +124,8 @@ def test_validate_good_files(capsys):
     paths = [str(BUILTIN_DIR / "ct-brain.yaml"), str(BUILTIN_DIR / "pet-nema-iec-phantom.yaml")]
     assert main(["protocols", "validate", *paths]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"{paths[0]}: valid (ct-brain, 1.0.0, sha256 {_sha256_of(Path(paths[0]))})",
-                     f"{paths[1]}: valid (pet-nema-iec-phantom, 1.0.0, sha256 {_sha256_of(Path(paths[1]))})"]
+    assert lines == [f"{paths[0]}: valid (ct-brain, 1.1.0, sha256 {_sha256_of(Path(paths[0]))})",
+                     f"{paths[1]}: valid (pet-nema-iec-phantom, 1.1.0, sha256 {_sha256_of(Path(paths[1]))})"]
 
 
 def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
