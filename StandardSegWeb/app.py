@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from StandardSegLib.errors import StandardSegError
+from StandardSegLib.errors import InputError, StandardSegError
 
 if TYPE_CHECKING:
     from trame_server import Server
@@ -73,7 +73,8 @@ class PanelApp:
             "lesion_diameter": self.panel.roi_diameters_mm["lesion"], "rois": {},
             "gate_rows": [], "gate_overall": "", "override_reason": "",
             "organs": list(protocol.window_presets), "organ": protocol.default_window_preset.organ,
-            "preset_held": "", "deviations": 0,
+            "preset_held": "", "deviations": 0, "window_level": [], "held_ranges": "", "values_units": "",
+            "window_input": None, "level_input": None,
             "reference_text": "",
             "methods": session.allowed_methods(), "method": protocol.default_segmentation_method, "lesion_name": "lesion-1",
             "seeds": [], "hottest": [], "segments": [], "effects": self.panel.editor_effects(), "effect": "", "effect_segment": "",
@@ -94,6 +95,9 @@ class PanelApp:
                                 f"({reference.voxel_count} voxels)" if reference is not None else "")
         state.preset_held = session.preset_organ or ""
         state.deviations = len(session.deviations)
+        state.window_level = [round(value, 3) for value in self.panel.window_level()]
+        state.held_ranges = self.panel.held_ranges()
+        state.values_units = session.checked.units if session.checked is not None else "stored values"
         state.seeds = [[round(value, 1) for value in ras] for ras in self.panel.seeds_ras()]
         state.segments = [row.to_dict() for row in self.panel.segment_rows()]
         state.validation = session.validation
@@ -180,6 +184,11 @@ class PanelApp:
     def hold_preset(self) -> None:
         self.action(lambda: self.panel.session.hold_window_preset(self.server.state.organ))
 
+    def set_window_level(self) -> None:
+        state = self.server.state
+        self.action(lambda: self.panel.set_window_level(_number(state.window_input, "window"),
+                                                        _number(state.level_input, "level")))
+
     async def segment(self) -> None:
         state = self.server.state
         name, method = state.lesion_name, state.method
@@ -206,6 +215,14 @@ class PanelApp:
             with self.server.state as state:
                 state.report_url = f"{REPORTS_ROUTE}/{target.name}/report.html"
                 state.bundle_url = f"{REPORTS_ROUTE}/{archive.name}"
+
+
+def _number(value: Any, what: str) -> float:
+    """A number typed in the page (a string or None when the field is empty or not a number)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: expected a number, found {value!r}") from None
 
 
 def _next_name(name: str) -> str:

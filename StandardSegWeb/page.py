@@ -83,7 +83,13 @@ def _check(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
 def _display(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VSelect(label="Window preset", items=("organs",), v_model=("organ",), density="compact")
     v.VBtn("Apply and hold", id="btn-hold", size="small", click=app.hold_preset)
-    html.Div("Held: {{ preset_held }}; deviations logged: {{ deviations }}", id="preset-held", v_if=("preset_held",))
+    html.Div("Held: {{ preset_held }} ({{ held_ranges }}); deviations logged: {{ deviations }}", id="preset-held",
+             v_if=("preset_held",))
+    with html.Div(classes="d-flex ga-2 mt-2"):
+        v.VTextField(label="Window", v_model=("window_input",), type="number", density="compact", id="window-input")
+        v.VTextField(label="Level", v_model=("level_input",), type="number", density="compact", id="level-input")
+        v.VBtn("Set", id="btn-window-level", size="small", click=app.set_window_level)
+    html.Div("Window {{ window_level[0] }}, level {{ window_level[1] }} ({{ values_units }})", id="window-level")
 
 
 def _reference(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:

@@ -13,6 +13,7 @@ only converts RAS (Slicer) to LPS (library) and shapes results for display.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -150,6 +151,31 @@ class GuidedPanel:
         for view in self.app.view_manager.get_slice_views():
             view.get_view_node().JumpSliceByCentering(*ras)
         return ras
+
+    def set_window_level(self, window: float, level: float) -> None:
+        """Step 3: the values volume's window/level as the reader types them (its units: SUV once checked). Under
+        a held preset the session's hold (``WindowPresetHold``, as in the Qt panel) sees the change and logs a
+        setting outside the protocol's range as a deviation, or reverts it (``display.on_change``)."""
+        if not (math.isfinite(window) and math.isfinite(level) and window > 0):
+            raise InputError(f"window/level: expected a window > 0 and a finite level, found {window:g} / {level:g}")
+        display = self.session.values_node.GetDisplayNode()
+        display.SetAutoWindowLevel(0)
+        display.SetWindowLevel(window, level)
+
+    def window_level(self) -> tuple[float, float]:
+        display = self.session.values_node.GetDisplayNode()
+        return float(display.GetWindow()), float(display.GetLevel())
+
+    def held_ranges(self) -> str:
+        """The held preset's allowed ranges, e.g. "window 4-12, level 2-6 SUVbw" ("" when none is held)."""
+        from StandardSegLib.protocols.window import WINDOW_LEVEL
+
+        hold = self.session.hold
+        if hold is None:
+            return ""
+        names = ("window", "level") if hold.preset.form == WINDOW_LEVEL else ("lower", "upper")
+        return ", ".join(f"{name} {low:g}-{high:g}" for name, (low, high) in zip(names, hold.preset.ranges)) + \
+            f" {hold.preset.unit}"
 
     def show_surfaces(self) -> None:
         """Segments as closed surfaces in the 3D views (CPU volume rendering would block the event loop)."""

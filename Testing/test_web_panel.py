@@ -162,6 +162,31 @@ def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study
     assert panel.session.reference.mean == pytest.approx(independent.gate.reference.mean)
 
 
+def test_window_level_outside_the_held_range_is_a_logged_deviation(panel):
+    """Window/level typed in step 3 under the held preset: inside the protocol's range (read from its file)
+    nothing is logged; outside, the session logs the setting as requested (the FDG protocol logs, not reverts)."""
+    import yaml
+
+    session = panel.session
+    session.hold_window_preset()
+    entry = yaml.safe_load(session.protocol.source_path.read_text(encoding="utf-8"))["window_presets"][session.preset_organ]
+    assert session.protocol.display["on_change"] == "log" and "lower_range" in entry  # the FDG preset: lower/upper
+    (lower_low, lower_high), (upper_low, upper_high) = entry["lower_range"], entry["upper_range"]
+    before = len(session.deviations)
+    lower, upper = (lower_low + lower_high) / 2, (upper_low + upper_high) / 2
+    inside = (upper - lower, (upper + lower) / 2)
+    panel.set_window_level(*inside)
+    assert panel.window_level() == pytest.approx(inside) and len(session.deviations) == before
+    outside = (2 * upper_high - lower, upper_high)  # upper bound at 2x the allowed maximum
+    panel.set_window_level(*outside)
+    assert panel.window_level() == pytest.approx(outside)
+    assert len(session.deviations) == before + 1
+    deviation = session.deviations[-1]
+    assert (deviation["requested_window"], deviation["requested_level"]) == pytest.approx(outside)
+    assert deviation["action"] == "logged"
+    assert panel.held_ranges() == f"lower {lower_low:g}-{lower_high:g}, upper {upper_low:g}-{upper_high:g} SUVbw"
+
+
 def test_seed_click_segments_like_the_library(panel, demo_study):
     from StandardSegLib.session import LesionJob, lesion_segment
 

@@ -70,6 +70,15 @@ def _numbers(text: str) -> list[float]:
     return [float(value) for value in re.findall(r"-?\d+(?:\.\d+)?", text)]
 
 
+def _protocol_files() -> dict[str, dict]:
+    """The built-in protocols by id, as their YAML files say (read here, not through the library)."""
+    import yaml
+
+    documents = [yaml.safe_load(path.read_text(encoding="utf-8"))
+                 for path in (Path(__file__).parent.parent / "Resources" / "Protocols").glob("*.yaml")]
+    return {document["id"]: document for document in documents}
+
+
 class Reader:
     """Clicks in one page of the panel."""
 
@@ -151,6 +160,7 @@ def test_a_non_loopback_host_needs_consent(capsys):
 def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    from StandardSegLib.demo import DEMO_PROTOCOL_ID
     from StandardSegLib.mrml.roi_markups import flip_lps_ras
     from StandardSegLib.session import LesionJob, check_image, lesion_segment
 
@@ -209,6 +219,15 @@ def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
             reader.click("#btn-hold")
             reader.page.wait_for_selector("#preset-held")
             assert "deviations logged: 0" in reader.page.locator("#preset-held").inner_text()
+            preset = _protocol_files()[DEMO_PROTOCOL_ID]["window_presets"]["whole-body"]  # lower/upper, in SUVbw
+            (_low, _high), (upper_low, upper_high) = preset["lower_range"], preset["upper_range"]
+            assert f"upper {upper_low:g}-{upper_high:g} SUVbw" in reader.page.locator("#preset-held").inner_text()
+            window = 2.0 * upper_high - preset["lower"]  # the upper bound at twice the allowed maximum: logged
+            reader.page.locator("#window-input").fill(f"{window:g}")
+            reader.page.locator("#level-input").fill(f"{preset['lower'] + window / 2:g}")
+            reader.click("#btn-window-level")
+            reader.page.wait_for_function("document.querySelector('#preset-held').innerText.includes('logged: 1')")
+            assert _numbers(reader.page.locator("#window-level").inner_text())[:2] == [window, preset["lower"] + window / 2]
             reader.shot("3-display")
 
             # 4 reference tissue
