@@ -60,26 +60,33 @@ class PanelApp:
     # --- state ------------------------------------------------------------------------------------------
 
     def _init_state(self) -> None:
-        session = self.panel.session
-        state = self.server.state
-        protocol = session.protocol
-        training = session.training
-        state.update({
+        self.server.state.update({
             "trame__title": "StandardSeg", "step": 0, "step_titles": list(STEP_TITLES), "error": "", "busy": False,
             "progress": 0, "progress_text": "", "placing": "",
-            "study_text": f"{session.volume_node.GetName()}" + (" over CT" if self.panel.anatomy_node else ""),
-            "protocol_text": f"{protocol.id} v{protocol.version}",
-            "operator_text": session.operator.name, "training": training.to_dict(),
+            "study_text": f"{self.panel.session.volume_node.GetName()}" + (" over CT" if self.panel.anatomy_node else ""),
+            "protocols": self.panel.protocol_choices(),
             "lesion_diameter": self.panel.roi_diameters_mm["lesion"], "rois": {},
             "gate_rows": [], "gate_overall": "", "override_reason": "",
-            "organs": list(protocol.window_presets), "organ": protocol.default_window_preset.organ,
             "preset_held": "", "deviations": 0, "window_level": [], "held_ranges": "", "values_units": "",
             "window_input": None, "level_input": None,
-            "reference_text": "",
-            "methods": session.allowed_methods(), "method": protocol.default_segmentation_method, "lesion_name": "lesion-1",
-            "seeds": [], "hottest": [], "segments": [], "effects": self.panel.editor_effects(), "effect": "", "effect_segment": "",
+            "reference_text": "", "lesion_name": "lesion-1",
+            "seeds": [], "hottest": [], "segments": [], "effect": "", "effect_segment": "",
             "reference_path": "", "validation": [],
-            "report_url": "", "bundle_url": "", "status": session.status(),
+            "report_url": "", "bundle_url": "", "reader_locked": False,
+        })
+        self._session_state()
+
+    def _session_state(self) -> None:
+        """What the protocol and operator decide: step 1's choices and training, presets, methods, effects."""
+        session = self.panel.session
+        protocol = session.protocol
+        self.server.state.update({
+            "protocol_text": f"{protocol.id} v{protocol.version}", "protocol": protocol.id,
+            "operator": session.operator.name, "operators": self.panel.operator_choices(),
+            "training": session.training.to_dict(),
+            "organs": list(protocol.window_presets), "organ": protocol.default_window_preset.organ,
+            "methods": session.allowed_methods(), "method": protocol.default_segmentation_method,
+            "effects": self.panel.editor_effects(), "status": session.status(),
         })
 
     def _refresh(self) -> None:
@@ -103,6 +110,7 @@ class PanelApp:
         state.validation = session.validation
         state.placing = self.panel.placing or ""
         state.status = session.status()
+        state.reader_locked = session.checked is not None
 
     def _on_click(self, _target: str) -> None:
         with self.server.state:
@@ -156,6 +164,22 @@ class PanelApp:
         with self.server.state as state:
             state.progress = round(100 * fraction)
             state.progress_text = text
+
+    def choose_protocol(self, protocol_id: str) -> None:
+        """Step 1: the operators' training shown under ``protocol_id`` before the reader applies the choice."""
+        self.action(lambda: self.server.state.update({"operators": self.panel.operator_choices(protocol_id)}))
+
+    def restart(self) -> None:
+        """Step 1: the session re-opened with the chosen protocol and operator (before the image check only)."""
+        state = self.server.state
+
+        def restart() -> None:
+            try:
+                self.panel.restart(state.protocol, state.operator)
+            finally:
+                self._session_state()  # the session's own choice again when the restart was refused
+
+        self.action(restart)
 
     def jump_to_hottest(self) -> None:
         def jump() -> None:

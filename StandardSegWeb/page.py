@@ -52,8 +52,16 @@ def build_page(app: "PanelApp") -> object:
 
 def _study(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     html.Div("Image: {{ study_text }}")
-    html.Div("Protocol: {{ protocol_text }}")
-    html.Div("Operator: {{ operator_text }} - training {{ training.verdict }} ({{ training.message }})",
+    v.VSelect(label="Protocol", items=("protocols",), v_model=("protocol",), density="compact", id="protocol",
+              disabled=("reader_locked",), update_modelValue=(app.choose_protocol, "[$event]"))
+    v.VSelect(label="Operator", items=("operators",), item_title="title", item_value="name", v_model=("operator",),
+              density="compact", id="operator", disabled=("reader_locked",))
+    v.VBtn("Open with this protocol and operator", id="btn-restart", size="small", click=app.restart,
+           disabled=("reader_locked || busy",))
+    html.Div("Protocol and operator are fixed once the image was checked.", v_if=("reader_locked",),
+             classes="text-caption", id="reader-locked")
+    html.Div("Protocol: {{ protocol_text }}", id="protocol-text")
+    html.Div("Operator: {{ training.operator }} - training {{ training.verdict }} ({{ training.message }})",
              id="training")
 
 

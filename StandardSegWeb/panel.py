@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from trame_slicer.core import SlicerApp
 
     from StandardSegLib.mrml.guided_session import GuidedSession
+    from StandardSegLib.operators import TrainingStatus
     from StandardSegLib.progress import ProgressCallback
 
 #: Point lists a click can add to: the gate's two ROI spheres and the current lesion's seeds.
@@ -118,6 +119,37 @@ class GuidedPanel:
             panel.anatomy_node = context.load_volume(_first_file(study.anatomy), "CT anatomy")
         panel.show_volumes()
         return panel
+
+    # --- step 1: protocol and operator -------------------------------------------------------------------
+
+    def protocol_choices(self) -> list[str]:
+        """Ids of the library's protocols for the study's modality (a PET study: the PT protocols)."""
+        from StandardSegLib.protocols import load_library
+
+        modality = self.session.loaded.record.modality
+        return [protocol.id for protocol in load_library().all() if protocol.modality == modality]
+
+    def operator_choices(self, protocol_id: Optional[str] = None) -> list[dict[str, str]]:
+        """Every operator of the session's registry with their training under ``protocol_id`` (default: the
+        session's protocol), judged by ``protocol_training_status`` as the CLI and the Qt panel do."""
+        from StandardSegLib.operators import OperatorRegistry, protocol_training_status
+        from StandardSegLib.protocols import load_library
+
+        protocol = load_library().get(protocol_id) if protocol_id else self.session.protocol
+        registry = OperatorRegistry.open(self.session.job.registry)
+        choices = []
+        for name, operator in sorted(registry.operators.items()):
+            status = protocol_training_status(operator, protocol)
+            label = training_label(status)
+            choices.append({"name": name, "title": f"{name} ({label})", "label": label, "verdict": status.verdict,
+                            "message": status.message})
+        return choices
+
+    def restart(self, protocol_id: str, operator: str) -> None:
+        """Step 1 again with another protocol and/or operator: ``GuidedSession.restart`` on the same scene and
+        image (refused once the image was checked)."""
+        self.stop_placing()
+        self.session = self.session.restart(protocol_id, operator, registry=self.session.job.registry)
 
     # --- views ------------------------------------------------------------------------------------------
 
@@ -282,6 +314,9 @@ class GuidedPanel:
                                    provenance.voxel_count, provenance.volume_mm3 / 1000.0,
                                    tuple(flag.to_dict() for flag in getattr(provenance, "flags", ())),
                                    failures.get(segment_id, "")))
+        for failed in self.session.failed_lesions():  # a method that failed: no segment, the reason beside them
+            rows.append(SegmentRow(f"failed:{failed['name']}", failed["name"], failed["method"], "failed", 0, 0.0, (),
+                                   f"{failed['stage']}: {failed['reason']}"))
         return rows
 
     def editor_effects(self) -> list[str]:
@@ -318,6 +353,14 @@ class GuidedPanel:
         bundle = self.session.export_report(out_dir, progress=progress)
         archive = shutil.make_archive(str(Path(bundle.path)), "zip", root_dir=bundle.path)
         return Path(archive)
+
+
+def training_label(status: "TrainingStatus") -> str:
+    """The word a reader looks for: trained, refresher due (the validity period ran out) or not trained (valid
+    dates, but the protocol's agreement check is missing), read off the library's verdict."""
+    if status.verdict == "pass":
+        return "trained"
+    return "refresher due" if status.days_left < 0 else "not trained"
 
 
 def _position_ras(node: Any, index: int) -> tuple[float, float, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,6 +131,40 @@ def test_hottest_spot_of_sts_001_lies_in_the_expert_gtv():
     assert gtv[index[::-1]]
 
 
+def test_protocol_and_operator_chosen_in_step_one_restart_the_session(panel, demo_study):
+    """Step 1 offers the library's protocols for the study's modality (read here from the protocol files) and the
+    registry's operators with their training; choosing re-opens the session on the same scene and image."""
+    import datetime as dt
+
+    import yaml
+
+    from StandardSegLib.demo import DEMO_OPERATOR, DEMO_PROTOCOL_ID, DEMO_REGISTRY_NAME
+    from StandardSegLib.operators import OperatorRegistry
+
+    _study, files = demo_study
+    documents = [yaml.safe_load(path.read_text(encoding="utf-8"))
+                 for path in sorted((Path(__file__).parent.parent / "Resources" / "Protocols").glob("*.yaml"))]
+    assert sorted(panel.protocol_choices()) == sorted(document["id"] for document in documents
+                                                      if document["modality"] == "PT")
+    OperatorRegistry.open(files.root / DEMO_REGISTRY_NAME).add("Dr Lapsed", dt.date.today() - dt.timedelta(days=400))
+    choices = {choice["name"]: choice for choice in panel.operator_choices()}
+    assert (choices[DEMO_OPERATOR]["label"], choices["Dr Lapsed"]["label"]) == ("trained", "refresher due")
+    assert choices["Dr Lapsed"]["verdict"] == "fail"  # 400 days > 365, and the FDG protocol blocks
+    assert {choice["name"]: choice["verdict"] for choice in panel.operator_choices("pet-nema-iec-phantom")}[
+        "Dr Lapsed"] == "warn"  # the phantom protocol only warns
+    panel.place_roi("background", (10.0, 20.0, 30.0))
+    volume, values, nodes = panel.session.volume_node, panel.session.values_node, panel.app.scene.GetNumberOfNodes()
+    panel.restart("fdg-pet-ct-msk-sarcoma", "Dr Lapsed")
+    session = panel.session
+    assert (session.protocol.id, session.operator.name, session.training.verdict) == (
+        "fdg-pet-ct-msk-sarcoma", "Dr Lapsed", "fail")
+    assert session.volume_node is volume and session.values_node is values and session.context.scene is panel.app.scene
+    assert panel.roi_centres_ras()["background"] == pytest.approx((10.0, 20.0, 30.0))
+    assert panel.app.scene.GetNumberOfNodes() == nodes  # the image is not loaded again
+    panel.restart(DEMO_PROTOCOL_ID, DEMO_OPERATOR)
+    assert panel.session.protocol.id == DEMO_PROTOCOL_ID and panel.session.training.verdict == "pass"
+
+
 def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study):
     from StandardSegLib.session import RoiSpec, evaluate_image
 
@@ -160,6 +195,14 @@ def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study
     independent = evaluate_image(job, operator=panel.session.operator, loaded=panel.session.loaded)
     assert [(row["id"], row["verdict"]) for row in rows] == [(item.id, item.verdict) for item in independent.gate.verdict.items]
     assert panel.session.reference.mean == pytest.approx(independent.gate.reference.mean)
+
+
+def test_protocol_is_fixed_once_the_image_was_checked(panel):
+    from StandardSegLib.demo import DEMO_OPERATOR
+    from StandardSegLib.errors import InputError
+
+    with pytest.raises(InputError, match="fixed once the image was checked"):
+        panel.restart("fdg-pet-ct-msk-sarcoma", DEMO_OPERATOR)
 
 
 def test_window_level_outside_the_held_range_is_a_logged_deviation(panel):

@@ -15,6 +15,7 @@ after 10 s).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -122,6 +123,12 @@ class Reader:
             self.page.wait_for_timeout(100)
         raise AssertionError(f"{role} ROI still at {moved_from} after the click")
 
+    def choose(self, select: str, item: str) -> None:
+        """Pick ``item`` in the Vuetify select with id ``select`` (its menu opens in an overlay)."""
+        self.page.locator(f".v-select:has(#{select})").click()
+        self.page.locator(".v-overlay .v-list-item", has_text=item).first.click()
+        self.page.wait_for_timeout(300)
+
     def hottest(self) -> np.ndarray:
         self.click("#btn-hottest")
         locator = self.page.locator("#hottest")
@@ -160,12 +167,14 @@ def test_a_non_loopback_host_needs_consent(capsys):
 def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from StandardSegLib.demo import DEMO_PROTOCOL_ID
+    from StandardSegLib.demo import DEMO_OPERATOR, DEMO_PROTOCOL_ID, DEMO_REGISTRY_NAME
     from StandardSegLib.mrml.roi_markups import flip_lps_ras
+    from StandardSegLib.operators import OperatorRegistry
     from StandardSegLib.session import LesionJob, check_image, lesion_segment
 
     study, files = demo_study
     liver = study.layout.liver_reference
+    OperatorRegistry.open(files.root / DEMO_REGISTRY_NAME).add("Dr Lapsed", dt.date.today() - dt.timedelta(days=400))
     with running_server(files, tmp_path / "server") as url, sync_playwright() as playwright:
         browser = _browser(playwright)
         try:
@@ -173,6 +182,24 @@ def test_a_reader_walks_the_seven_steps(demo_study, tmp_path):
             reader.page.goto(url)
             reader.page.wait_for_selector("#training", timeout=60_000)
             assert "pass" in reader.page.locator("#training").inner_text()
+            # 1 study: another protocol (of the PET ones) and operator, then back to the demo's
+            reader.click(".v-select:has(#protocol)")
+            offered = reader.page.locator(".v-overlay .v-list-item").all_inner_texts()
+            assert sorted(text.strip() for text in offered) == sorted(
+                protocol_id for protocol_id, document in _protocol_files().items() if document["modality"] == "PT")
+            reader.page.keyboard.press("Escape")
+            reader.choose("protocol", "pet-nema-iec-phantom")
+            reader.choose("operator", "Dr Lapsed (refresher due)")
+            reader.click("#btn-restart")
+            reader.page.wait_for_function("document.querySelector('#protocol-text').innerText.includes('pet-nema')")
+            training = reader.page.locator("#training").inner_text()
+            assert training.startswith("Operator: Dr Lapsed - training warn") and "refresher is due" in training
+            reader.shot("1-study-other")
+            reader.choose("protocol", DEMO_PROTOCOL_ID)
+            reader.choose("operator", f"{DEMO_OPERATOR} (trained)")
+            reader.click("#btn-restart")
+            reader.page.wait_for_function(f"document.querySelector('#protocol-text').innerText.includes('{DEMO_PROTOCOL_ID}')")
+            assert "training pass" in reader.page.locator("#training").inner_text()
             reader.shot("1-study")
 
             # 2 image check: background ROI by a calibration click, then moved onto the liver; lesion ROI on the hottest voxel

@@ -90,6 +90,28 @@ class GuidedSession:
         operator = operator or resolve_operator(job)
         return cls(context, job, protocol, operator, _training(protocol, operator))
 
+    def restart(self, protocol_id: str, operator_name: str, registry: Optional[str] = None) -> "GuidedSession":
+        """This study under another protocol and/or operator, on the same scene: a new session (``start``) that
+        takes over the loaded image (not read again) and the ROIs placed so far (the background sphere gets the
+        new protocol's reference-tissue diameter). Only before the image check: the gate, the SUV volume and
+        every segment depend on both, so afterwards the reader starts a new session from the study."""
+        self._require("study", self.loaded is not None, "load an image first")
+        if self.checked is not None:
+            raise InputError(f"protocol/operator: fixed once the image was checked (under {self.protocol.id}, "
+                             f"by {self.operator.name}); start a new session to change them")
+        session = GuidedSession.start(self.context, protocol_id, operator_name, registry=registry)
+        self.stop_hold()
+        session.loaded, session.volume_node, session.values_node = self.loaded, self.volume_node, self.values_node
+        session.job = dataclasses.replace(session.job, base_dir=self.job.base_dir, image=self.job.image,
+                                          series_uid=self.job.series_uid, inputs=self.job.inputs)
+        session.roi_nodes = self.roi_nodes
+        session._past_deviations = self.deviations  # logged under the former preset: kept, never dropped
+        if "background" in session.roi_nodes:
+            from StandardSegLib.mrml.roi_markups import sphere_from_markup
+
+            session.place_roi("background", sphere_from_markup(session.roi_nodes["background"]).center_lps)
+        return session
+
     def load_image(self, path: str | Path, series_uid: Optional[str] = None,
                    progress: Optional[ProgressCallback] = None) -> Any:
         """Load a DICOM folder/file or an image file through Slicer's Volumes logic and the library.
