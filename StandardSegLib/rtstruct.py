@@ -48,6 +48,8 @@ PLANE_TOLERANCE_SLICES = 0.25
 EDGE_TOLERANCE = 0.01
 #: Contour planes whose spacing differs from the slice spacing by less than this share are filled directly.
 SPACING_TOLERANCE = 0.05
+#: Where a ROI name is given, for errors (the CLI passes the option of the mask at hand, e.g. --voi-roi).
+ROI_OPTION = "--roi (JOB.yaml mask: {path, roi})"
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,12 @@ def read_rtstruct_mask(path: str | Path, image: sitk.Image, roi: Optional[str] =
 
 
 def read_rtstruct(path: str | Path, image: sitk.Image, roi: Optional[str] = None,
-                  datasets: Sequence[Dataset] = ()) -> RtstructMask:
+                  datasets: Sequence[Dataset] = (), roi_option: str = ROI_OPTION) -> RtstructMask:
     """Rasterise one ROI of an RTSTRUCT onto ``image``'s grid by geometry (module docstring).
 
-    ``roi`` may be omitted when the file holds one ROI. ``datasets`` are the image's DICOM headers (as
-    ``LoadedImage.datasets``): with them the frame of reference is checked (a different one is refused: the
+    ``roi`` may be omitted when the file holds one ROI; ``roi_option`` is where the user names it (said in
+    the error listing the ROI names when it is absent, unknown or ambiguous). ``datasets`` are the image's
+    DICOM headers (as ``LoadedImage.datasets``): with them the frame of reference is checked (a different one is refused: the
     coordinates would mean another patient position) and a warning says when the contours reference another
     series or other instances than the image's.
     """
@@ -92,7 +95,7 @@ def read_rtstruct(path: str | Path, image: sitk.Image, roi: Optional[str] = None
     structure_set = _read(path)
     if image.GetDimension() != 3:
         raise InputError(f"{path.name}: RTSTRUCT contours need a 3D image, got {image.GetDimension()}D")
-    roi_item = _select_roi(structure_set, roi, path)
+    roi_item = _select_roi(structure_set, roi, path, roi_option)
     name = str(roi_item.ROIName)
     warnings = _reference_warnings(structure_set, roi_item, datasets, path)
     contours = _closed_planar_contours(structure_set, roi_item, path)
@@ -118,14 +121,14 @@ def _read(path: Path) -> Dataset:
     return dataset
 
 
-def _select_roi(structure_set: Dataset, roi: Optional[str], path: Path) -> Dataset:
+def _select_roi(structure_set: Dataset, roi: Optional[str], path: Path, roi_option: str) -> Dataset:
     items = list(structure_set.StructureSetROISequence)
     names = [str(item.get("ROIName", "")) for item in items]
     listing = ", ".join(repr(name) for name in names)
     if roi is None:
         if len(items) == 1:
             return items[0]
-        raise InputError(f"{path.name} holds {len(items)} ROIs ({listing}); name one with --roi (JOB.yaml mask.roi)")
+        raise InputError(f"{path.name} holds {len(items)} ROIs ({listing}); name one with {roi_option}")
     matches = [item for item, name in zip(items, names) if name == roi]
     if not matches:
         matches = [item for item, name in zip(items, names) if name.casefold() == roi.casefold()]

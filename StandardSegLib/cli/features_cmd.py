@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Optional
 
 import SimpleITK as sitk
 
+from StandardSegLib.cli.mask_args import add_roi_argument, read_mask_option
 from StandardSegLib.cli.output import print_json, print_table
 from StandardSegLib.errors import InputError, SUVError
-from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "series folder or file")
     parser.add_argument("--mask", required=True, help="label image on or overlapping the image grid, or an "
                         "RTSTRUCT (RS.dcm) with --roi")
-    parser.add_argument("--roi", metavar="NAME", help="ROI of an RTSTRUCT --mask (optional when it holds one ROI)")
+    add_roi_argument(parser, "--mask")
     parser.add_argument("--label", type=int, default=None,
                         help="mask label (default: the parameters' setting 'label', else 1)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     image, units, warnings, headers = read_image(Path(args.image), protocol)
     mask_path = Path(args.mask)
     contour_warnings: list[str] = []
-    mask = read_mask_file(mask_path, image, args.roi, headers, warnings=contour_warnings)
+    mask = read_mask_option(args, "--mask", image, headers, contour_warnings)
     mask, mask_warnings = mask_on_image_grid(mask, image, mask_path.name)
     mask_warnings = contour_warnings + mask_warnings
     result = run_extractor(extractor, image, mask, label=args.label, source=source, mask_name=str(mask_path))

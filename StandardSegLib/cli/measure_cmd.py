@@ -26,10 +26,10 @@ import sys
 from pathlib import Path
 
 
+from StandardSegLib.cli.mask_args import add_roi_argument, read_mask_option
 from StandardSegLib.cli.output import print_json, print_table
 from StandardSegLib.cli.progress_bar import TerminalProgress
 from StandardSegLib.errors import InputError
-from StandardSegLib.imaging import read_mask_file
 from StandardSegLib.measure import align_mask, region_statistics
 from StandardSegLib.suv import SUV_TYPES, apply_suv, suv_conversion
 
@@ -46,8 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("image", help="image: a DICOM series folder or file, NIfTI or NRRD")
     parser.add_argument("--mask", required=True, help="label image (NIfTI, NRRD, ...) on or overlapping the "
                         "image grid, resampled nearest-neighbour if its grid differs; or an RTSTRUCT (RS.dcm) with --roi")
-    parser.add_argument("--roi", metavar="NAME", help="ROI of an RTSTRUCT --mask (optional when it holds one ROI); "
-                        "its contours are placed on the image by frame of reference and slice position")
+    add_roi_argument(parser, "--mask")  # its contours are placed on the image by frame of reference and slice position
     parser.add_argument("--label", type=int, default=1, help="mask label to measure (default 1)")
     parser.add_argument("--units", choices=("raw",) + SUV_TYPES, default="raw",
                         help="raw image values, or an SUV type (PET only; default raw)")
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_image(args.image, progress=TerminalProgress(sys.stderr))
     mask_path = Path(args.mask)
     mask_warnings: list[str] = []
-    mask = read_mask_file(mask_path, loaded.image, args.roi, loaded.datasets, warnings=mask_warnings)
+    mask = read_mask_option(args, "--mask", loaded.image, loaded.datasets, mask_warnings)
     mask, warnings = align_mask(mask, loaded.image, f"mask {Path(mask_path).name}")
     warnings = list(loaded.record.warnings) + mask_warnings + warnings
     image, conversion = loaded.image, None

@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence
 
+from StandardSegLib.cli.mask_args import add_roi_argument, read_mask_option
 from StandardSegLib.errors import InputError
 from StandardSegLib.protocols import add_protocol_dir_argument, library_from_args
 
@@ -66,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: protocol, else 614)")
     parser.add_argument("--reference-mask", metavar="MASK",
                         help="reference tissue mask for a protocol normalisation that needs one")
-    parser.add_argument("--reference-roi", metavar="NAME", help="ROI of an RTSTRUCT --reference-mask")
+    add_roi_argument(parser, "--reference-mask")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR (kept as DIR.previous-<time>)")
     parser.add_argument("--json", action="store_true", help="print robustness.json instead of a summary")
@@ -165,10 +166,9 @@ def _load_lesion(spec: LesionInput, protocol: Protocol, args: argparse.Namespace
     normalisation = protocol_normalisation(protocol)
     if normalisation:
 
-        reference = None
-        if args.reference_mask:
-            reference, _ = mask_on_image_grid(read_mask_file(Path(args.reference_mask), image, args.reference_roi,
-                                                             headers), image, Path(args.reference_mask).name)
+        reference = read_mask_option(args, "--reference-mask", image, headers)
+        if reference is not None:
+            reference, _ = mask_on_image_grid(reference, image, Path(args.reference_mask).name)
         image, record = normalise(image, normalisation, headers=headers, reference=reference,
                                   base_dir=protocol.source_path.parent, what=name)
         notes.append(f"{name}: normalised ({json.dumps(record.to_dict(), allow_nan=False)})")

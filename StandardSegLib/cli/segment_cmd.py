@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from StandardSegLib.cli.gate_args import add_gate_arguments, gate_from_args, training_from_args
+from StandardSegLib.cli.mask_args import add_roi_argument, read_mask_option
 from StandardSegLib.cli.output import print_json
 from StandardSegLib.cli.progress_bar import TerminalProgress
 from StandardSegLib.errors import InputError
@@ -69,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help="lesion ROI sphere (centre LPS mm, diameter mm) bounding the method; clipped to the "
                             "image with a warning (--voi-sphere=-10,20,5,80 when X is negative)")
     lesion_roi.add_argument("--voi-mask", metavar="MASK", help="lesion ROI mask file (non-zero voxels) bounding the "
-                            "method")
+                            "method, or an RTSTRUCT (RS.dcm) with --voi-roi (e.g. an expert GTV)")
+    add_roi_argument(parser, "--voi-mask")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="method or common parameter overriding the protocol default (repeatable), e.g. "
                         "percent=50, lower=80, voi_margin_mm=15, fill_holes=false, margin_mm=-1, smoothing_mm=1")
@@ -134,10 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds_mask:
         seeds_mask, notes = read_seeds_mask(args.seeds_mask, image)
         warnings += notes
-    if args.voi_mask:
-        from StandardSegLib.imaging import read_mask_file
-
-        roi = read_mask_file(args.voi_mask)
+    voi_mask = read_mask_option(args, "--voi-mask", loaded.image, loaded.datasets, warnings)
+    if voi_mask is not None:
+        roi = voi_mask
     segmented = segment(image, protocol=protocol, verdict=verdict, method=args.method, units=units,
                         seeds_lps=seeds, background_seeds_lps=background_seeds, roi=roi, parameters=parameters,
                         background=evaluation.reference, operator=args.operator, roi_modality=modality,

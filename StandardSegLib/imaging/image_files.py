@@ -32,7 +32,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.imaging.record import ImageRecord
-from StandardSegLib.rtstruct import is_rtstruct, read_rtstruct
+from StandardSegLib.rtstruct import ROI_OPTION, is_rtstruct, read_rtstruct
 
 #: Extensions handled here, longest first so ".nii.gz" wins over ".gz".
 IMAGE_FILE_FORMATS = {".nii.gz": "nifti", ".nii": "nifti", ".nrrd": "nrrd", ".nhdr": "nrrd",
@@ -123,13 +123,15 @@ def _with_nifti_non_finite(path: Path, image: sitk.Image) -> sitk.Image:
 
 
 def read_mask_file(path: str | Path, image: Optional[sitk.Image] = None, roi: Optional[str] = None,
-                   datasets: Sequence[pydicom.Dataset] = (), warnings: Optional[list[str]] = None) -> sitk.Image:
+                   datasets: Sequence[pydicom.Dataset] = (), warnings: Optional[list[str]] = None,
+                   roi_option: str = ROI_OPTION) -> sitk.Image:
     """A mask or label-map file as stored (labels stay integers), for ROIs and segmentations.
 
     An RTSTRUCT (``RS.dcm``) holds contours, not voxels: ``roi`` names the structure (optional when it holds
     one) and the contours are rasterised onto ``image``'s grid by geometry (``StandardSegLib.rtstruct``),
     with ``datasets`` (the image's DICOM headers) to check the frame of reference; its warnings are appended
-    to ``warnings``. For voxel masks ``roi`` must be None.
+    to ``warnings``. For voxel masks ``roi`` must be None. ``roi_option`` is where the user names the ROI
+    (e.g. ``--voi-roi``), for the errors.
     """
     path = Path(path)
     if not path.is_file():
@@ -137,12 +139,13 @@ def read_mask_file(path: str | Path, image: Optional[sitk.Image] = None, roi: Op
     if image_file_format(path) is None and is_rtstruct(path):
         if image is None:
             raise InputError(f"mask {path.name} is an RTSTRUCT: its contours need the image to be rasterised onto")
-        result = read_rtstruct(path, image, roi, datasets)
+        result = read_rtstruct(path, image, roi, datasets, roi_option)
         if warnings is not None:
             warnings.extend(result.warnings)
         return result.mask
     if roi is not None:
-        raise InputError(f"--roi {roi!r} applies to an RTSTRUCT mask; {path.name} is a voxel mask (use --label)")
+        raise InputError(f"ROI {roi!r} ({roi_option}) names a structure of an RTSTRUCT; {path.name} is a voxel "
+                         f"mask (pick its label instead)")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
