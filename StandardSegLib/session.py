@@ -313,7 +313,6 @@ class CheckedImage:
     training: Any  # TrainingStatus
     values_image: sitk.Image  # SUV for convertible PET, else the stored real-world values
     units: str
-    roi_files: tuple[Path, ...] = ()
     anatomy: Any = None  # LoadedImage of the session's anatomy (CT/MR under a PET in the report), or None
 
 
@@ -399,10 +398,8 @@ def evaluate_image(session: Session, *, operator: Any = None, loaded: Any = None
         values_image, units = apply_suv(loaded.image, evaluation.suv), evaluation.suv.suv_type
     else:
         values_image, units = loaded.image, evaluation.units
-    roi_files = tuple(session.resolve(spec.mask) for spec in (session.lesion_roi, session.background_roi)
-                      if spec is not None and spec.mask)
     return CheckedImage(loaded=loaded, protocol=protocol, gate=evaluation, operator=operator, training=training,
-                        values_image=values_image, units=units, roi_files=roi_files,
+                        values_image=values_image, units=units,
                         anatomy=load_anatomy(session, loaded, progress) if session.anatomy else None)
 
 
@@ -542,16 +539,37 @@ def recorded_session(session: Session, checked: CheckedImage, extra_inputs: Sequ
     """
     from StandardSegLib.report import software_versions
 
-    masks = (session.resolve(path) for lesion in session.lesions
-             for path in (lesion.mask, lesion.seeds_mask, lesion.voi and lesion.voi.mask) if path)
     anatomy = checked.anatomy.source_files if checked.anatomy is not None else ()
-    read = (*checked.loaded.source_files, *anatomy, *checked.roi_files, *masks, *extra_inputs)
-    files = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in read)
     return dataclasses.replace(
         session, protocol_version=checked.protocol.version, protocol_sha256=checked.protocol.content_sha256,
-        inputs={str(path): session.inputs.get(str(path)) or sha256_of(path) for path in files},
+        inputs=_hashed(session, (*checked.loaded.source_files, *anatomy, *_mask_files(session), *extra_inputs)),
         created_at=session.created_at or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         software=software_versions())
+
+
+def current_inputs(session: Session) -> dict[str, str]:
+    """The input files a run of ``session`` would read now (absolute path -> SHA-256), found from headers only:
+    what ``recorded_session`` records, without loading pixels or running anything (``batch --resume``)."""
+    from StandardSegLib.imaging import image_source_files
+
+    images = image_source_files(session.resolve(session.image), session.series_uid)
+    anatomy = (image_source_files(session.resolve(session.anatomy), session.anatomy_series_uid) if session.anatomy
+               else ())
+    return _hashed(session, (*images, *anatomy, *_mask_files(session)))
+
+
+def _mask_files(session: Session) -> list[Path]:
+    """Every mask file the job names: the gate ROI masks and each lesion's mask, seed mask and VOI mask."""
+    rois = (spec.mask for spec in (session.lesion_roi, session.background_roi) if spec is not None and spec.mask)
+    lesions = (path for lesion in session.lesions
+               for path in (lesion.mask, lesion.seeds_mask, lesion.voi and lesion.voi.mask) if path)
+    return [session.resolve(path) for path in (*rois, *lesions)]
+
+
+def _hashed(session: Session, files: Sequence[str | os.PathLike]) -> dict[str, str]:
+    """Absolute path -> SHA-256 of each distinct file, reusing a hash ``session`` already holds."""
+    unique = dict.fromkeys(Path(os.path.normpath(Path(path).absolute())) for path in files)
+    return {str(path): session.inputs.get(str(path)) or sha256_of(path) for path in unique}
 
 
 def session_report_inputs(session: Session, checked: CheckedImage, lesions: Sequence[Any], relative_to: Path, *,
@@ -596,19 +614,20 @@ def write_session_bundle(session: Session, checked: CheckedImage, lesions: Seque
     inputs = session_report_inputs(session, checked, lesions, target.parent, started_at=started_at,
                                    context={**(context or {}), "session_file": SESSION_JSON}, display=display,
                                    failures=failures)
-    document = (_deidentified_session(session) if deidentify
+    document = (deidentified_session(session) if deidentify
                 else session.to_dict(paths=lambda text: _relative(session.resolve(text), target)))
     return write_report_bundle(inputs, target, overwrite=overwrite, deidentify=deidentify, progress=progress,
                                extra_files={SESSION_JSON: json.dumps(document, indent=2) + "\n"})
 
 
-def _deidentified_session(session: Session) -> dict[str, Any]:
+def deidentified_session(session: Session) -> dict[str, Any]:
     """session.json of a de-identified bundle: no series UID and no paths (folder and file names are often
     patient IDs). Each input keeps its SHA-256 under the pseudonym report.json uses; every other path (image
-    folder, registry) reads ``REMOVED``, so such a session documents the run but cannot be re-run."""
+    folder, registry) reads ``REMOVED``, so such a session documents the run but cannot be re-run. It is also
+    what ``batch --resume`` compares: the job with each input named by its content."""
     from StandardSegLib.report.deidentify import REMOVED, pseudonymous_path
 
-    names = {path: pseudonymous_path(digest) for path, digest in session.inputs.items()}
+    names = {str(session.resolve(path)): pseudonymous_path(digest) for path, digest in session.inputs.items()}
     stored = dataclasses.replace(session, series_uid=None, anatomy_series_uid=None, deidentify=True)
     return stored.to_dict(paths=lambda text: names.get(str(session.resolve(text)), REMOVED))
 

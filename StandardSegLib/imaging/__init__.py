@@ -6,6 +6,7 @@ Public API (other packages import only from here):
   rescale applied), LPS geometry, the record, the pixel-free DICOM headers in slice order, the files read.
 - ``read_image_record(path, series_uid=None) -> ImageRecord``: headers only.
 - ``read_image_headers(path, series_uid=None) -> (ImageRecord, datasets)``: headers only, with the datasets.
+- ``image_source_files(path, series_uid=None) -> tuple[Path, ...]``: the files ``load_image`` would read.
 - ``scan_series(directory, progress=None) -> list[SeriesSummary]``: the series in a DICOM folder.
 - ``read_mask_file(path, image=None, roi=None, ...) -> SimpleITK.Image``: a mask/label file as stored
   (integer labels kept), or one ROI of an RTSTRUCT rasterised onto ``image``.
@@ -16,7 +17,8 @@ from StandardSegLib.imaging.dicom_scan import SeriesSummary, scan_series
 from StandardSegLib.imaging.finite_values import require_finite
 from StandardSegLib.imaging.geometry import ImageGeometry
 from StandardSegLib.imaging.image_files import read_mask_file
-from StandardSegLib.imaging.loaded import LoadedImage, load_image, read_image_headers, read_image_record
+from StandardSegLib.imaging.loaded import (LoadedImage, image_source_files, load_image, read_image_headers,
+                                          read_image_record)
 from StandardSegLib.imaging.pixel_scale import require_zero_pet_intercept
 from StandardSegLib.imaging.record import ImageRecord
 
@@ -25,6 +27,7 @@ __all__ = [
     "ImageRecord",
     "LoadedImage",
     "SeriesSummary",
+    "image_source_files",
     "load_image",
     "read_image_headers",
     "read_image_record",

@@ -85,6 +85,12 @@ def read_image_headers(path: str | os.PathLike, series_uid: Optional[str] = None
     return header.record, tuple(header.datasets)
 
 
+def image_source_files(path: str | os.PathLike, series_uid: Optional[str] = None) -> tuple[Path, ...]:
+    """The files ``load_image(path, series_uid)`` would read (its ``source_files``), from headers only: what a
+    resumed batch hashes to decide whether a finished case still matches its inputs."""
+    return _read_headers(Path(path), series_uid, None).source_files
+
+
 def _read_headers(path: Path, series_uid: Optional[str], progress: Optional[ProgressCallback]) -> _HeaderPart:
     if path.is_dir():
         return _dicom_folder(path, series_uid, progress)
