@@ -607,6 +607,14 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._setParameter("lesionName", self.logic.nextLesionName(name))
         self.onSessionChanged()
 
+    def showFailedLesions(self):
+        """Lesions whose method failed, under the segment list (hidden when there are none)."""
+        from StandardSegSlicer.presentation import failed_lesion_rows
+
+        rows = failed_lesion_rows(self.logic.failedLesions())
+        self._fillTable(self.ui.failedLesionsTable, rows)
+        self.ui.failedLesionsTable.setVisible(bool(rows))
+
     def updateSegmentEditor(self):
         """Limit the editor to the protocol's effects and point it at the session's segmentation and values."""
         editor = self.ui.segmentEditorWidget
@@ -823,6 +831,7 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         reference = self.logic.referenceMeasurement()
         self.ui.referenceMeasurementLabel.text = reference_text(reference.to_dict() if reference else None)
         self.updateSegmentEditor()
+        self.showFailedLesions()
         self.updateStepStates()
         self.updateButtonStates()
 
@@ -969,6 +978,8 @@ class StandardSegTest(ScriptedLoadableModuleTest):
         spheres = len(result.truth.spheres)
         segmented = len(result.segment_ids)
         self.assertIn(segmented, (spheres - 1, spheres))
+        # a refused sphere stays listed beside the segments, with the method's reason
+        self.assertEqual(len(session.failed_lesions()), spheres - segmented)
         segmentation = session.segmentation_node
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), segmented)
         self.assertEqual(len(result.validation), segmented)

@@ -194,8 +194,10 @@ def test_segment_editor_work_is_recorded_and_reproducible(demo, tmp_path):
         assert steps[-1]["name"] == "subtract mask" and steps[-1]["algorithm_type"] == "MANUAL"
         assert by_name[trimmed_name]["provenance"]["voxel_count"] == int(trimmed.sum())
 
-        assert main(["report", "--session", str(bundle.path / "session.json"), "-o", str(tmp_path / "regen")]) == 0
+        partial = 4 if demo.session.failed_lesions() else 0  # a sphere the method refused fails again, as in run
+        assert main(["report", "--session", str(bundle.path / "session.json"), "-o", str(tmp_path / "regen")]) == partial
         assert _voxel_counts(_report(tmp_path / "regen")) == _voxel_counts(document)
+        assert _report(tmp_path / "regen")["failures"] == document["failures"]
     finally:
         context.scene.Clear(True)
 
@@ -289,7 +291,8 @@ def test_a_failing_segment_is_flagged_beside_it_and_the_others_exported(demo, tm
 
         bundle = session.export_report(tmp_path / "partial", radiomics=True)
         document = _report(bundle.path)
-        assert [(item["name"], item["stage"]) for item in document["failures"]] == [("tiny", "radiomics")]
+        refused = [(item["name"], "segment") for item in demo.session.failed_lesions()]  # the demo's refusals
+        assert [(item["name"], item["stage"]) for item in document["failures"]] == [*refused, ("tiny", "radiomics")]
         assert {segment["name"] for segment in document["segments"]} == {*_voxel_counts(_report(demo.bundle.path)),
                                                                           "tiny"}
         assert list(session.segment_failures()) == [tiny_id]
@@ -329,3 +332,48 @@ def test_validation_against_an_rtstruct_reference(demo, tmp_path):
         assert result["dice"] == pytest.approx(2 * np.count_nonzero(a & reference) / (a.sum() + reference.sum()))
     finally:
         context.scene.Clear(True)
+
+
+def test_a_method_failure_is_kept_beside_the_segments_until_the_lesion_succeeds(demo, tmp_path):
+    """A seed in air with pet-suv (no voxel reaches SUV 2.5) is refused: the error is raised at once, no segment
+    is added, and the attempt stays in the session (its rows, the saved scene, report.json ``failures`` with
+    stage "segment", session.json so ``report --session`` fails it again) until the same name succeeds."""
+    from StandardSegLib.cli import main
+
+    context = MRMLContext.headless()
+    resumed_context = MRMLContext.headless()
+    try:
+        session = GuidedSession.resume(context, demo.mrb_path, tmp_path / "unpacked")
+        values = session.checked.values_image
+        air = values.TransformIndexToPhysicalPoint((1, 1, 1))
+        assert sitk.GetArrayViewFromImage(values)[1, 1, 1] < 2.5  # independent of the method: nothing to grow
+        before = segment_ids(session.segmentation_node)
+        earlier = session.failed_lesions()  # the demo's own refusals (a small sphere may be), kept by the scene
+        assert [item["name"] for item in earlier] == [item["name"] for item in demo.session.failed_lesions()]
+        with pytest.raises(InputError) as refused:
+            session.segment_lesion("cold", [air], method="pet-suv")
+        assert segment_ids(session.segmentation_node) == before
+        *kept, failed = session.failed_lesions()
+        assert kept == earlier
+        assert (failed["name"], failed["stage"], failed["method"]) == ("cold", "segment", "pet-suv")
+        assert failed["reason"] == str(refused.value) and "\n" not in failed["reason"]
+        assert failed["lesion"]["seeds"] == [list(air)]
+
+        bundle = session.export_report(tmp_path / "partial", radiomics=False)
+        document = _report(bundle.path)
+        expected = [{key: item[key] for key in ("name", "stage", "reason")} for item in (*earlier, failed)]
+        assert document["failures"] == expected
+        assert _voxel_counts(document) == _voxel_counts(_report(demo.bundle.path))  # the others all exported
+        assert main(["report", "--session", str(bundle.path / "session.json"), "-o", str(tmp_path / "again")]) == 4
+        assert _report(tmp_path / "again")["failures"] == expected  # session.json kept the attempts as tried
+
+        resumed = GuidedSession.resume(resumed_context, session.save_scene(tmp_path / "failed.mrb"),
+                                       tmp_path / "unpacked-failed")
+        assert resumed.failed_lesions() == [*earlier, failed]
+
+        session.segment_lesion("cold", [_largest_sphere_centre(demo)])  # the same name, now on the lesion
+        assert session.failed_lesions() == earlier
+        assert _report(session.export_report(tmp_path / "complete", radiomics=False).path)["failures"] == expected[:-1]
+    finally:
+        context.scene.Clear(True)
+        resumed_context.scene.Clear(True)

@@ -382,3 +382,19 @@ def test_self_test_runs_the_scene_demo_and_checks_provenance():
     called = {node.func.attr for node in ast.walk(run_test) if isinstance(node, ast.Call)
               and isinstance(node.func, ast.Attribute)}
     assert {name for name in methods if re.match(r"test_", name)} <= called, "runTest skips a test method"
+
+
+@pytest.mark.mrml
+def test_failed_lesions_table_shows_what_was_tried_and_why():
+    """The Qt panel's table under the segment list, from the session's failed lesions (one row per name)."""
+    pytest.importorskip("slicer", reason="slicer-core is not installed")
+    from StandardSegSlicer.presentation import failed_lesion_rows
+
+    from StandardSegLib.mrml.guided_session import FailedLesion
+    from StandardSegLib.session import LesionJob
+
+    tried = FailedLesion(LesionJob("cold", seeds=((-12.26, 3.0, 40.04),), method="pet-suv"), "pet-suv",
+                         "no voxel connected to the seed passes")
+    assert failed_lesion_rows([tried.to_dict()]) == [
+        {"lesion": "cold", "method": "pet-suv", "stage": "segment", "reason": "no voxel connected to the seed passes",
+         "seeds (LPS mm)": "(-12.3, 3.0, 40.0)"}]

@@ -155,6 +155,14 @@ def table_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(columns)
 
 
+def failed_lesion_rows(failed: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The table of lesions whose method failed (``GuidedSession.failed_lesions``) beside the segment list:
+    what was tried (method, seeds) and why it failed, one row per lesion name."""
+    return [{"lesion": item["name"], "method": item["method"], "stage": item["stage"], "reason": item["reason"],
+             "seeds (LPS mm)": "; ".join("(" + ", ".join(f"{value:.1f}" for value in seed) + ")"
+                                         for seed in item["lesion"].get("seeds", []))} for item in failed]
+
+
 def sphere_text(sphere: Any) -> str:
     """A sphere ROI (``SphereROI``) as "centre (x, y, z) mm LPS, diameter d mm"."""
     centre = ", ".join(f"{value:.1f}" for value in sphere.center_lps)

@@ -228,6 +228,10 @@ class GuidedSessionLogic:
         return session.segment_lesion(name, method="grow-from-seeds", parameters=parameters, seeds_mask=path,
                                       progress=progress)
 
+    def failedLesions(self):
+        """Lesions whose method failed and that no segment replaced since (``GuidedSession.failed_lesions``)."""
+        return self.session.failed_lesions() if self.session else []
+
     @staticmethod
     def nextLesionName(name):
         """A default name for the next lesion: ``lesion-1`` -> ``lesion-2``, ``liver`` -> ``liver-2``."""

@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pydicom
@@ -35,6 +35,9 @@ import vtk
 from StandardSegLib.errors import InputError
 from StandardSegLib.progress import ProgressCallback, progress_part, report
 from StandardSegLib.roi import SphereROI
+
+if TYPE_CHECKING:
+    from StandardSegLib.session import LesionJob
 
 STEPS = ("study", "check", "display", "reference", "segment", "validate", "report")
 SCENE_SESSION_SCHEMA = "standardseg.scene-session/1"
@@ -47,6 +50,27 @@ _VALUE_TOLERANCE = 1e-5
 _SEGMENT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 #: Segment tag holding "stage: reason" when the segment's measurement or radiomics failed at report export.
 FAILURE_TAG = "StandardSeg.failure"
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedLesion:
+    """A lesion whose method refused or failed (e.g. "no voxel connected to the seed passes ...", a blocking
+    plausibility flag): no segment exists for it, so the session keeps the attempt to list it beside the
+    segments and name it in report.json ``failures``, as ``run`` does for a job's lesion, until the same name
+    is segmented."""
+
+    lesion: LesionJob  # name, seeds, method and parameters as tried
+    method: str  # the method that ran (the protocol's default when the lesion named none)
+    reason: str  # one line
+    stage: str = "segment"
+
+    def failure(self) -> dict[str, str]:
+        """The report.json ``failures`` entry."""
+        return {"name": self.lesion.name, "stage": self.stage, "reason": self.reason}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The failure with what was tried (method, seeds): a row of the segment lists and the saved scene."""
+        return {**self.failure(), "method": self.method, "lesion": self.lesion.to_dict()}
 
 
 class GuidedSession:
@@ -71,6 +95,7 @@ class GuidedSession:
         self._past_deviations: list[dict[str, Any]] = []
         self._values_are_suv = False
         self._library_segments: dict[str, tuple[Any, Any]] = {}  # segment id -> (LesionJob, Segment)
+        self._failed_lesions: dict[str, FailedLesion] = {}  # lesion name -> its last failed attempt
 
     # --- 1. study ---------------------------------------------------------------------------------------
 
@@ -319,7 +344,10 @@ class GuidedSession:
                        seeds_mask: Optional[str | Path] = None,
                        progress: Optional[ProgressCallback] = None) -> str:
         """Segment one lesion with a library method from its seeds (LPS mm) and/or a grow-from-seeds seeds
-        file (e.g. from :meth:`seeds_from_segments`); returns the segment id."""
+        file (e.g. from :meth:`seeds_from_segments`); returns the segment id.
+
+        When the method refuses or fails, the error is raised (the reader sees it at once) and the attempt is
+        kept in :meth:`failed_lesions` until a segment of that name succeeds."""
         from StandardSegLib.mrml.segments import add_segment_with_provenance
         from StandardSegLib.session import LesionJob, lesion_segment
 
@@ -334,12 +362,23 @@ class GuidedSession:
                            parameters=dict(parameters or {}),
                            seeds_mask=str(Path(seeds_mask).absolute()) if seeds_mask is not None else None)
         report(progress, 0.1, f"segmenting {name}")
-        result = lesion_segment(self.job, self.checked, lesion)
+        try:
+            result = lesion_segment(self.job, self.checked, lesion)
+        except InputError as error:  # a refusal; a cancel (Terminated) or a failed gate is no lesion's failure
+            method_run = lesion.method or self.protocol.default_segmentation_method
+            self._failed_lesions[lesion.name] = FailedLesion(lesion, method_run, str(error).splitlines()[0])
+            raise
+        self._failed_lesions.pop(lesion.name, None)
         color = SEGMENT_COLORS[node.GetSegmentation().GetNumberOfSegments() % len(SEGMENT_COLORS)]
         segment_id = add_segment_with_provenance(self.context, node, self.values_node, result, name, color)
         self._library_segments[segment_id] = (lesion, result)
         report(progress, 1.0, f"{name}: {result.provenance.voxel_count} voxels")
         return segment_id
+
+    def failed_lesions(self) -> list[dict[str, Any]]:
+        """The lesions whose method failed and that no segment replaced since, for the segment lists: name,
+        stage, reason, method, and the lesion as tried (``lesion``: seeds, parameters)."""
+        return [failed.to_dict() for failed in self._failed_lesions.values()]
 
     def seeds_from_segments(self, foreground_id: str, background_id: str, path: str | Path,
                             overwrite: bool = False) -> Path:
@@ -434,7 +473,9 @@ class GuidedSession:
 
         A segment whose measurement or radiomics fails does not stop the others: it is flagged in the segment
         list with the reason (``segment_failures``) and named in report.json ``failures``; a segment without
-        measurements is left out of the bundle (radiomics failures keep their measurements).
+        measurements is left out of the bundle (radiomics failures keep their measurements). A lesion whose
+        method failed (``failed_lesions``) is named there too, with stage ``segment``, and kept in session.json
+        as tried, so ``report --session`` fails it again rather than dropping it.
         """
         from StandardSegLib.session import lesion_outcome, radiomics_extractor, recorded_session, write_session_bundle
 
@@ -449,7 +490,8 @@ class GuidedSession:
         if empty:
             raise InputError(f"report: segment(s) {', '.join(empty)} are empty; remove them or draw them first")
         extractor = radiomics_extractor(self.protocol) if radiomics else None
-        reports, lesions, failures = [], [], []
+        reports, lesions = [], []
+        failures = [failed.failure() for failed in self._failed_lesions.values()]
         for number, (segment_id, name, made) in enumerate(segments):
             report(progress, 0.6 * number / len(segments), f"measuring {name}")
             outcome = lesion_outcome(self.checked, name, made, extractor)
@@ -462,6 +504,7 @@ class GuidedSession:
         if not reports:
             raise InputError("report: no segment could be measured: " + "; ".join(
                 f"{failure['name']} ({failure['stage']}): {failure['reason']}" for failure in failures))
+        lesions += [failed.lesion for failed in self._failed_lesions.values()]
         seeds_files = [lesion.seeds_mask for lesion in lesions if lesion.seeds_mask]  # inputs, unlike the masks
         recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked,
                                     extra_inputs=seeds_files)
@@ -517,6 +560,7 @@ class GuidedSession:
             "deviations": self.deviations,
             "library_segments": {segment_id: {"lesion": lesion.to_dict(), "provenance": made.provenance.to_dict()}
                                  for segment_id, (lesion, made) in self._library_segments.items()},
+            "failed_lesions": self.failed_lesions(),
             "validation": self.validation,
         }
 
@@ -554,6 +598,9 @@ class GuidedSession:
                 raise InputError(f"{mrb_path}: segment '{lesion.name}' re-ran to {remade.provenance.voxel_count} "
                                  f"voxels, the session recorded {provenance.voxel_count}; results would differ")
             session._library_segments[segment_id] = (lesion, Segment(remade.mask, provenance))
+        for stored in document.get("failed_lesions", []):  # scenes saved before failures were kept have none
+            session._failed_lesions[stored["name"]] = FailedLesion(LesionJob.from_dict(stored["lesion"]),
+                                                                   stored["method"], stored["reason"], stored["stage"])
         session._past_deviations = list(document["deviations"])
         session.preset_organ = document["window_preset"]
         session.validation = list(document["validation"])
