@@ -290,3 +290,32 @@ def test_paint_effect_edit_becomes_a_manual_step_where_clicked(panel):
     assert np.linalg.norm(centre_lps * (-1, -1, 1) - target) < 2 * max(made.mask.GetSpacing())
     assert made.provenance.steps[-1].algorithm_type == "MANUAL"
     assert made.provenance.voxel_count == int(np.count_nonzero(after)) == panel.segment_rows()[0].voxel_count
+
+
+def test_a_refused_seed_is_listed_beside_the_segments_until_it_succeeds(panel, demo_study):
+    """A seed clicked in air with pet-suv (no voxel reaches SUV 2.5): the error is raised for the page, and the
+    segment table lists the attempt with its reason until the same lesion name is segmented."""
+    from StandardSegLib.errors import InputError
+
+    study, _files = demo_study
+    values = panel.session.checked.values_image
+    air_ras = flip_lps_ras(values.TransformIndexToPhysicalPoint((2, 2, 2)))
+    panel.start_placing("seed")
+    _click(_axial(panel), air_ras)
+    panel.stop_placing()
+    segments = [row for row in panel.segment_rows() if row.voxel_count]
+    with pytest.raises(InputError) as refused:
+        panel.segment("cold", "pet-suv")
+    panel.clear_seeds()
+    rows = panel.segment_rows()
+    assert rows[:-1] == segments
+    assert rows[-1].to_dict() == {"id": "failed:cold", "name": "cold", "method": "pet-suv", "type": "failed",
+                                  "voxels": 0, "volume_ml": 0.0, "flags": [],
+                                  "failure": f"segment: {refused.value}"}
+
+    sphere = max(study.layout.spheres, key=lambda item: item.diameter_mm)
+    panel.start_placing("seed")
+    _click(_axial(panel), flip_lps_ras(sphere.centre_lps_mm))
+    panel.stop_placing()
+    assert panel.segment("cold").voxel_count > 0
+    assert [row.name for row in panel.segment_rows() if not row.voxel_count] == []
