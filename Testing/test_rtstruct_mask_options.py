@@ -106,3 +106,12 @@ def test_job_voi_names_an_rtstruct_roi(tmp_path, capsys, registry):
     segment = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "bundle" / "segments" / "gtv-bounded.seg.nrrd")))
     gtv = sitk.GetArrayFromImage(case.gtv) > 0
     assert segment.sum() > 0 and not np.any((segment > 0) & ~gtv)
+
+
+def test_an_rtstruct_is_refused_as_a_seeds_mask():
+    """Grow-from-seeds needs labelled seeds (1 lesion, 2 background); one ROI cannot say which is which."""
+    from StandardSegLib.errors import InputError
+    from StandardSegLib.segmentation.grow_from_seeds import read_seeds_mask
+
+    with pytest.raises(InputError, match="seeds mask RS.dcm: an RTSTRUCT holds contours of regions"):
+        read_seeds_mask(RS, load_case("STS_002", "PET").image)

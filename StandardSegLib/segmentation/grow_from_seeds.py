@@ -71,8 +71,12 @@ def read_seeds_mask(path: str | Path, image: sitk.Image) -> tuple[sitk.Image, li
     """
     from StandardSegLib.imaging import read_mask_file
     from StandardSegLib.measure import align_mask
+    from StandardSegLib.rtstruct import is_rtstruct
 
     name = Path(path).name
+    if is_rtstruct(path):  # one ROI is one region, not the two seed labels GrowCut needs
+        raise InputError(f"seeds mask {name}: an RTSTRUCT holds contours of regions, not a seed label image "
+                         f"(1 foreground, 2 background); give seed points or paint the seeds")
     aligned, warnings = align_mask(read_mask_file(path), image, f"seeds mask {name}")
     values = np.unique(sitk.GetArrayViewFromImage(aligned))
     unexpected = sorted(set(values.tolist()) - {0, FOREGROUND, BACKGROUND})
