@@ -76,13 +76,16 @@ def write_report_bundle(inputs: ReportInputs, target: str | os.PathLike, *, over
         for number, lesion in enumerate(lesions):
             report(progress, 0.6 * number / len(lesions), f"segment {lesion.name}")
             write_segment(lesion.segment, staging / SEGMENTS_DIR / f"{lesion.name}.seg.nrrd", segment_name=lesion.name)
+        header_warnings: tuple[str, ...] = ()
         if inputs.is_dicom and lesions:
             report(progress, 0.6, "DICOM SEG and SR")
-            _write_dicom(dataclasses.replace(inputs, lesions=lesions), staging / DICOM_DIR, deidentifier)
+            header_warnings = _write_dicom(dataclasses.replace(inputs, lesions=lesions), staging / DICOM_DIR,
+                                           deidentifier)
         report(progress, 0.8, "report.json, measurements.csv, report.html")
         written = [p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()]
         document = build_report(inputs, outputs=(*written, REPORT_JSON, MEASUREMENTS_CSV, REPORT_HTML),
-                                not_written=_not_written(inputs, lesions), deidentifier=deidentifier)
+                                not_written=_not_written(inputs, lesions), deidentifier=deidentifier,
+                                header_warnings=header_warnings)
         (staging / REPORT_JSON).write_text(report_text(document), encoding="utf-8")
         (staging / MEASUREMENTS_CSV).write_text(measurements_csv(document), encoding="utf-8")
         (staging / REPORT_HTML).write_text(report_html(document, inputs), encoding="utf-8")
@@ -170,17 +173,19 @@ def _not_written(inputs: ReportInputs, lesions: tuple[LesionReport, ...]) -> tup
     return tuple({"file": f"{DICOM_DIR}/{name}", "reason": reason} for name in (SEG_FILE, SR_FILE, RTSTRUCT_FILE))
 
 
-def _write_dicom(inputs: ReportInputs, folder: Path, deidentifier: Optional[Deidentifier]) -> None:
-    from StandardSegLib.report.dicom_outputs import build_seg, build_sr, with_patient_study_attributes
+def _write_dicom(inputs: ReportInputs, folder: Path, deidentifier: Optional[Deidentifier]) -> tuple[str, ...]:
+    """Write the SEG, SR and RTSTRUCT; returns the warnings about source values they could not copy."""
+    from StandardSegLib.report.dicom_outputs import build_seg, build_sr, output_headers
     from StandardSegLib.report.rtstruct_output import build_rtstruct
 
     datasets = list(inputs.loaded.datasets)
     if deidentifier is not None:
         datasets = [deidentifier.dataset(dataset) for dataset in datasets]
-    datasets = with_patient_study_attributes(datasets)
+    datasets, header_warnings = output_headers(datasets)
     folder.mkdir()
     seg = build_seg(inputs, datasets)
     seg.save_as(folder / SEG_FILE)
     observer = inputs.operator.name if inputs.operator is not None else "unknown"
     build_sr(inputs, seg, datasets, observer).save_as(folder / SR_FILE)
     build_rtstruct(inputs, datasets).save_as(folder / RTSTRUCT_FILE, enforce_file_format=True)
+    return header_warnings

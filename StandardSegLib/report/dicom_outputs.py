@@ -19,13 +19,15 @@ highdicom 0.28.2 ``ReferencedSegment.from_segmentation`` fails on a freshly buil
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Optional, Sequence
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import SimpleITK as sitk
+from pydicom import config
 from pydicom.sr.codedict import codes
+from pydicom.valuerep import MAX_VALUE_LEN, validate_value
 
 from StandardSegLib import __version__
 from StandardSegLib.errors import InputError
@@ -51,28 +53,74 @@ _PROCEDURES = {"PT": codes.DCM.PositronEmissionTomography, "CT": codes.DCM.Compu
 #: from the first source image into the SEG and SR (it reads them as attributes, so a missing one fails).
 PATIENT_STUDY_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
                        "StudyDate", "StudyTime", "ReferringPhysicianName")
+#: Every source value the three outputs copy as it is: highdicom copies each attribute of the Patient, General
+#: Study and Patient Study modules (PS3.3 C.7.1.1, C.7.2.1, C.7.2.2) the source has, rt-utils 1.2.7 the study
+#: and series dates, times and descriptions, ``build_rtstruct`` the Frame of Reference's indicator.
+COPIED_KEYWORDS = (*PATIENT_STUDY_TYPE2, "IssuerOfPatientID", "PatientBirthTime", "OtherPatientNames",
+                   "PatientComments", "StudyDescription", "ConsultingPhysicianName", "PhysiciansOfRecord",
+                   "NameOfPhysiciansReadingStudy", "RequestingService", "AdmittingDiagnosesDescription", "PatientAge",
+                   "PatientSize", "PatientWeight", "Occupation", "AdditionalPatientHistory", "MedicalAlerts",
+                   "Allergies", "SeriesDate", "SeriesTime", "PositionReferenceIndicator")
+#: The longest PN component group (PS3.5 Table 6.2-1; pydicom's MAX_VALUE_LEN has no PN entry).
+_PN_GROUP_CHARS = 64
 
 
-def with_patient_study_attributes(datasets: Sequence[pydicom.Dataset]) -> list[pydicom.Dataset]:
-    """``datasets`` with absent Type 2 patient/study attributes present and empty ("unknown", PS3.5 7.4),
-    e.g. a series without AccessionNumber (the OncoRay SUV DROs); headers that have them all are reused as
-    they are, the others are copied (the loaded headers are never changed)."""
-    result = []
+def output_headers(datasets: Sequence[pydicom.Dataset]) -> tuple[list[pydicom.Dataset], tuple[str, ...]]:
+    """The source headers the SEG, SR and RTSTRUCT are built from (one place for all three), and a warning
+    per source attribute changed on the way.
+
+    Absent Type 2 patient/study attributes are made present and empty ("unknown", PS3.5 7.4), e.g. a series
+    without AccessionNumber (the OncoRay SUV DROs). A copied value its VR does not allow (PS3.5 Table 6.2-1),
+    e.g. the 18-20 character StudyID (VR SH, at most 16) of the IBSI STS series, is left empty too: copied, it
+    makes every output invalid (dciodvfy), and cut short, an identifier could name another study; every one of
+    these attributes may be empty (Type 2 or 3). The warning names the attribute and what is wrong, never the
+    value (it may identify the patient). Headers that need no change are reused; the others are copied (the
+    loaded headers are never changed).
+    """
+    result: list[pydicom.Dataset] = []
+    notes: dict[str, str] = {}  # keyword -> warning, once for the series
     for dataset in datasets:
         missing = [keyword for keyword in PATIENT_STUDY_TYPE2 if keyword not in dataset]
-        if missing:
+        invalid = {keyword: problem for keyword in COPIED_KEYWORDS
+                   if keyword in dataset and (problem := vr_problem(dataset[keyword])) is not None}
+        if missing or invalid:
             dataset = copy.deepcopy(dataset)
-            for keyword in missing:
+            for keyword in (*missing, *invalid):
                 setattr(dataset, keyword, "")
+        for keyword, problem in invalid.items():
+            notes.setdefault(keyword, f"{keyword} {dataset[keyword].tag}: {problem}; left empty in the DICOM SEG, "
+                                         "SR and RTSTRUCT")
         result.append(dataset)
-    return result
+    return result, tuple(notes.values())
+
+
+def vr_problem(element: pydicom.DataElement) -> Optional[str]:
+    """What makes ``element``'s value invalid for its VR (pydicom's validation), without the value; None when
+    it is valid or empty."""
+    values = element.value if element.VM > 1 else [element.value]
+    for value in values:
+        if value is None or isinstance(value, bytes):
+            continue
+        text = str(value)
+        try:
+            validate_value(element.VR, text, config.RAISE)
+        except ValueError:
+            if element.VR == "PN":
+                longest = max(len(group) for group in text.split("="))
+                return (f"a name component group of {longest} characters, VR PN allows {_PN_GROUP_CHARS}"
+                        if longest > _PN_GROUP_CHARS else "not a valid VR PN value")
+            limit = MAX_VALUE_LEN.get(element.VR)
+            if limit is not None and len(text) > limit:
+                return f"{len(text)} characters, VR {element.VR} allows at most {limit}"
+            return f"characters or format that VR {element.VR} does not allow"
+    return None
 
 
 def build_seg(inputs: ReportInputs, datasets: Sequence[pydicom.Dataset]) -> hd.seg.Segmentation:
     """One binary SEG segment per lesion (numbered as in report.json) on the frames of ``datasets``.
 
     ``datasets`` are the source headers (possibly de-identified copies) in the order of ``inputs.loaded``,
-    completed by ``with_patient_study_attributes``.
+    made ready by ``output_headers``.
     """
     frames = _frame_indices(inputs.values_image, datasets)
     stack = np.stack([sitk.GetArrayViewFromImage(lesion.segment.mask)[frames] > 0 for lesion in inputs.lesions],
@@ -102,7 +150,7 @@ def build_sr(inputs: ReportInputs, seg: hd.seg.Segmentation, datasets: Sequence[
     context = hd.sr.ObservationContext(
         observer_person_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
-            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person_name(observer))))
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=person_name(observer))))
     modality = str(datasets[0].Modality)
     report = hd.sr.MeasurementReport(observation_context=context,
                                      procedure_reported=_PROCEDURES.get(modality, codes.SCT.ImagingProcedure),
@@ -149,7 +197,7 @@ def _segment_description(number: int, lesion: LesionReport) -> hd.seg.SegmentDes
         algorithm_identification=identification, tracking_uid=hd.UID(), tracking_id=lesion.name)
 
 
-def _person_name(name: str) -> str:
+def person_name(name: str) -> str:
     """A free-text operator name as a DICOM PN: without components it is all family name (trailing caret)."""
     return name if "^" in name else f"{name}^"
 

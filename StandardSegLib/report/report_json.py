@@ -51,10 +51,12 @@ def software_versions(*extra: str) -> dict[str, Optional[str]]:
 def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
                  not_written: tuple[Mapping[str, str], ...] = (),
                  deidentifier: Optional[Deidentifier] = None,
-                 finished_at: Optional[dt.datetime] = None) -> dict[str, Any]:
+                 finished_at: Optional[dt.datetime] = None,
+                 header_warnings: tuple[str, ...] = ()) -> dict[str, Any]:
     """The report document (plain JSON values), de-identified when ``deidentifier`` is given, validated.
 
-    ``not_written`` lists bundle files left out, each ``{"file": relative path, "reason": one line}``."""
+    ``not_written`` lists bundle files left out, each ``{"file": relative path, "reason": one line}``;
+    ``header_warnings`` (source header values the DICOM outputs did not copy) join the image's warnings."""
     finished = finished_at or dt.datetime.now().astimezone()
     protocol = inputs.protocol
     preset = (protocol.window_presets[inputs.window_preset_organ] if inputs.window_preset_organ
@@ -70,7 +72,7 @@ def build_report(inputs: ReportInputs, *, outputs: tuple[str, ...] = (),
         "window_preset": {"organ": preset.organ, "unit": preset.unit, "window": window, "level": level,
                           "lower": level - window / 2.0, "upper": level + window / 2.0, "source": preset.source,
                           "deviations": [dict(deviation) for deviation in inputs.window_deviations]},
-        "image": inputs.loaded.record.to_dict(),
+        "image": _image(inputs, header_warnings),
         "operator": _operator(inputs),
         "segments": [_segment(number, lesion) for number, lesion in enumerate(inputs.lesions, start=1)],
         "inputs": _inputs(inputs, deidentified=deidentifier is not None),
@@ -106,6 +108,12 @@ def _inputs(inputs: ReportInputs, deidentified: bool) -> list[dict[str, str]]:
     items = [{"path": pseudonymous_path(digest) if deidentified else name, "sha256": digest}
              for name, digest in hashes.items()]
     return sorted(items, key=lambda item: item["path"])
+
+
+def _image(inputs: ReportInputs, header_warnings: tuple[str, ...]) -> dict[str, Any]:
+    record = inputs.loaded.record.to_dict()
+    record["warnings"] = [*record["warnings"], *header_warnings]
+    return record
 
 
 def _values(inputs: ReportInputs) -> Any:

@@ -28,6 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from StandardSegLib import __version__
+from StandardSegLib.report.dicom_outputs import person_name
 
 if TYPE_CHECKING:
     import pydicom
@@ -62,7 +63,7 @@ def build_rtstruct(inputs: ReportInputs, datasets: Sequence[pydicom.Dataset]) ->
     # RT Series' Type 2 OperatorsName (the reader who made the segments).
     for keyword in ("ReferringPhysicianName", "AccessionNumber", "FrameOfReferenceUID", "PositionReferenceIndicator"):
         setattr(dataset, keyword, source.get(keyword, ""))
-    dataset.OperatorsName = inputs.operator.name if inputs.operator is not None else ""
+    dataset.OperatorsName = person_name(inputs.operator.name) if inputs.operator is not None else ""
     dataset.SeriesDescription = "StandardSeg lesions (RTSTRUCT)"
     dataset.SeriesNumber = RTSTRUCT_SERIES_NUMBER
     dataset.Manufacturer = "StandardSeg"
