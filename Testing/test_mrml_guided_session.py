@@ -374,6 +374,15 @@ def test_a_method_failure_is_kept_beside_the_segments_until_the_lesion_succeeds(
         session.segment_lesion("cold", [_largest_sphere_centre(demo)])  # the same name, now on the lesion
         assert session.failed_lesions() == earlier
         assert _report(session.export_report(tmp_path / "complete", radiomics=False).path)["failures"] == expected[:-1]
+
+        with pytest.raises(InputError):
+            session.segment_lesion("drawn", [air], method="pet-suv")
+        assert [item["name"] for item in session.failed_lesions()] == [*(item["name"] for item in earlier), "drawn"]
+        by_hand = np.zeros(sitk.GetArrayViewFromImage(values).shape, dtype=np.uint8)
+        by_hand[10:13, 30:34, 30:35] = 1
+        context.add_segment_from_mask(session.segmentation_node, by_hand, "drawn", (0.1, 0.9, 0.1),
+                                      session.values_node)
+        assert session.failed_lesions() == earlier  # drawn by hand under that name: no longer a failure
     finally:
         context.scene.Clear(True)
         resumed_context.scene.Clear(True)

@@ -378,7 +378,19 @@ class GuidedSession:
     def failed_lesions(self) -> list[dict[str, Any]]:
         """The lesions whose method failed and that no segment replaced since, for the segment lists: name,
         stage, reason, method, and the lesion as tried (``lesion``: seeds, parameters)."""
-        return [failed.to_dict() for failed in self._failed_lesions.values()]
+        return [failed.to_dict() for failed in self._unresolved_failures()]
+
+    def _unresolved_failures(self) -> list[FailedLesion]:
+        """The failed attempts whose lesion name no segment of the scene holds: a segment drawn by hand in the
+        Segment Editor under that name resolves the failure as a method's success does."""
+        from StandardSegLib.mrml.segments import segment_ids
+
+        names: set[str] = set()
+        if self.segmentation_node is not None:
+            segmentation = self.segmentation_node.GetSegmentation()
+            names = {_segment_name(segmentation.GetSegment(segment_id).GetName())
+                     for segment_id in segment_ids(self.segmentation_node)}
+        return [failed for name, failed in self._failed_lesions.items() if name not in names]
 
     def seeds_from_segments(self, foreground_id: str, background_id: str, path: str | Path,
                             overwrite: bool = False) -> Path:
@@ -491,7 +503,8 @@ class GuidedSession:
             raise InputError(f"report: segment(s) {', '.join(empty)} are empty; remove them or draw them first")
         extractor = radiomics_extractor(self.protocol) if radiomics else None
         reports, lesions = [], []
-        failures = [failed.failure() for failed in self._failed_lesions.values()]
+        unresolved = self._unresolved_failures()
+        failures = [failed.failure() for failed in unresolved]
         for number, (segment_id, name, made) in enumerate(segments):
             report(progress, 0.6 * number / len(segments), f"measuring {name}")
             outcome = lesion_outcome(self.checked, name, made, extractor)
@@ -504,7 +517,7 @@ class GuidedSession:
         if not reports:
             raise InputError("report: no segment could be measured: " + "; ".join(
                 f"{failure['name']} ({failure['stage']}): {failure['reason']}" for failure in failures))
-        lesions += [failed.lesion for failed in self._failed_lesions.values()]
+        lesions += [failed.lesion for failed in unresolved]
         seeds_files = [lesion.seeds_mask for lesion in lesions if lesion.seeds_mask]  # inputs, unlike the masks
         recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked,
                                     extra_inputs=seeds_files)
