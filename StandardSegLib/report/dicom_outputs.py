@@ -82,7 +82,7 @@ def output_headers(datasets: Sequence[pydicom.Dataset]) -> tuple[list[pydicom.Da
     for dataset in datasets:
         missing = [keyword for keyword in PATIENT_STUDY_TYPE2 if keyword not in dataset]
         invalid = {keyword: problem for keyword in COPIED_KEYWORDS
-                   if keyword in dataset and (problem := vr_problem(dataset[keyword])) is not None}
+                   if keyword in dataset and (problem := _vr_problem(dataset[keyword])) is not None}
         if missing or invalid:
             dataset = copy.deepcopy(dataset)
             for keyword in (*missing, *invalid):
@@ -94,7 +94,7 @@ def output_headers(datasets: Sequence[pydicom.Dataset]) -> tuple[list[pydicom.Da
     return result, tuple(notes.values())
 
 
-def vr_problem(element: pydicom.DataElement) -> Optional[str]:
+def _vr_problem(element: pydicom.DataElement) -> Optional[str]:
     """What makes ``element``'s value invalid for its VR (pydicom's validation), without the value; None when
     it is valid or empty."""
     values = element.value if element.VM > 1 else [element.value]
