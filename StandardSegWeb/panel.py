@@ -1,11 +1,13 @@
 """The guided panel's behaviour, independent of the page: one reader's ``GuidedSession`` on trame-slicer's scene,
 with the clicks the reader makes in the slice views turned into ROIs and seeds.
 
-Clicks are Slicer's own: the panel puts the markups logic in place mode on one of its point lists (lesion ROI,
-background ROI, seeds) and the markups displayable manager of the clicked view adds the control point at the
-RAS position under the cursor; the panel reacts to ``PointPositionDefinedEvent``. The same code runs under the
-web page (remote-controlled views) and in the tests (offscreen views and interactor events), so a simulated
-click exercises exactly what a browser click does.
+Clicks: the panel observes left button press and release on each slice view's interactor; a release where the
+press was (a click, not a drag) while placing puts the point at the RAS position under the cursor (the slice
+node's XY-to-RAS). Not Slicer's markups place mode: that mode moves a preview control point with every mouse
+move, so each move modified the point list and re-rendered all four views (CPU rendering, 50-300 ms each), and a
+click made while the mouse moved waited behind those renders. The same code runs under the web page
+(remote-controlled views) and in the tests (offscreen views and interactor events), so a simulated click
+exercises exactly what a browser click does.
 
 Every session action goes through ``GuidedSession`` (architecture.md: one session, many front ends); the panel
 only converts RAS (Slicer) to LPS (library) and shapes results for display.
@@ -27,10 +29,13 @@ if TYPE_CHECKING:
     from StandardSegLib.operators import TrainingStatus
     from StandardSegLib.progress import ProgressCallback
 
-#: Point lists a click can add to: the gate's two ROI spheres and the current lesion's seeds.
+#: What a click can place: the gate's two ROI spheres (their centres) and the current lesion's seeds.
 PLACE_TARGETS = ("lesion", "background", "seed")
-_LIST_NAMES = {"lesion": "StandardSeg lesion ROI centre", "background": "StandardSeg background ROI centre",
-               "seed": "StandardSeg seeds"}
+SEEDS_NAME = "StandardSeg seeds"
+#: A press and release at most this far apart (display pixels) is a click; farther apart, a drag (pan, zoom...).
+CLICK_TOLERANCE_PX = 3
+#: Priority of the panel's click observers: before the views' interactor styles (priority 0).
+_CLICK_PRIORITY = 1.0
 #: Folder names a study folder may hold its PET (the values image) and CT (the anatomy) series under.
 _PET_FOLDERS = ("PT", "PET")
 _CT_FOLDERS = ("CT",)
@@ -101,8 +106,10 @@ class GuidedPanel:
         self.anatomy_node: Any = None
         self.roi_diameters_mm: dict[str, float] = {"lesion": 30.0}
         self.listeners: list[Callable[[str], None]] = []  # told "roi" / "seed" after a click was handled
-        self._lists: dict[str, Any] = {}
+        self._seeds: Any = None  # the seeds' point list, made at the first seed
         self._placing: Optional[str] = None
+        self._pressed_at: Optional[tuple[int, int]] = None
+        self._commands: dict[tuple[int, str], Any] = {}  # (interactor id, event) -> the panel's observer command
 
     @classmethod
     def open(cls, slicer_app: "SlicerApp", study: StudyInputs, protocol_id: str, operator: str,
@@ -118,6 +125,7 @@ class GuidedPanel:
         if study.anatomy is not None:
             panel.anatomy_node = context.load_volume(_first_file(study.anatomy), "CT anatomy")
         panel.show_volumes()
+        panel.watch_clicks()
         return panel
 
     # --- step 1: protocol and operator -------------------------------------------------------------------
@@ -221,42 +229,57 @@ class GuidedPanel:
     # --- clicks -----------------------------------------------------------------------------------------
 
     def start_placing(self, target: str) -> None:
-        """The next click in a slice view places the ``target`` point (PLACE_TARGETS)."""
+        """The next click in a slice view places the ``target`` point (PLACE_TARGETS); seeds until stopped."""
         if target not in PLACE_TARGETS:
             raise InputError(f"place: expected one of {', '.join(PLACE_TARGETS)}, found {target!r}")
-        node = self._point_list(target)
-        if target != "seed":
-            node.RemoveAllControlPoints()  # one centre per ROI: the next click is it
         self._placing = target
-        self.app.markups_logic.place_node(node, persistent=target == "seed")
 
     def stop_placing(self) -> None:
         self._placing = None
-        self.app.markups_logic.disable_place_mode()
 
     @property
     def placing(self) -> Optional[str]:
         return self._placing
 
-    def _point_list(self, target: str) -> Any:
-        node = self._lists.get(target)
-        if node is None:
-            import slicer
+    def watch_clicks(self) -> None:
+        """Observe left clicks in every slice view (see the module docstring)."""
+        for view in self.app.view_manager.get_slice_views():
+            interactor = view.interactor()
+            for event in ("LeftButtonPressEvent", "LeftButtonReleaseEvent"):
+                tag = interactor.AddObserver(event, lambda caller, name, view=view: self._on_button(view, name),
+                                             _CLICK_PRIORITY)
+                self._commands[id(interactor), event] = interactor.GetCommand(tag)
 
-            node = self.session.context.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _LIST_NAMES[target])
-            node.CreateDefaultDisplayNodes()
-            node.GetDisplayNode().SetVisibility3D(False)  # a click then re-renders the slice view only
-            node.AddObserver(slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
-                             lambda caller, _event, target=target: self._on_point(target, caller))
-            self._lists[target] = node
-        return node
+    def _on_button(self, view: Any, event: str) -> None:
+        interactor = view.interactor()
+        self._commands[id(interactor), event].SetAbortFlag(int(self._placing is not None))  # placing: not the style's
+        if self._placing is None:
+            return
+        position = tuple(interactor.GetEventPosition())
+        if event == "LeftButtonPressEvent":
+            self._pressed_at = position
+            return
+        pressed, self._pressed_at = self._pressed_at, None
+        if pressed is None or max(abs(a - b) for a, b in zip(pressed, position)) > CLICK_TOLERANCE_PX:
+            return
+        ras = view.get_view_node().GetXYToRAS().MultiplyPoint((float(position[0]), float(position[1]), 0.0, 1.0))
+        self._place(self._placing, (float(ras[0]), float(ras[1]), float(ras[2])))
 
-    def _on_point(self, target: str, node: Any) -> None:
-        if target != "seed":
-            self.place_roi(target, _position_ras(node, node.GetNumberOfControlPoints() - 1))
+    def _place(self, target: str, ras: tuple[float, float, float]) -> None:
+        if target == "seed":
+            self._seed_list().AddControlPointWorld(*ras)
+        else:
+            self.place_roi(target, ras)
             self.stop_placing()
         for listener in self.listeners:
             listener(target)
+
+    def _seed_list(self) -> Any:
+        if self._seeds is None:
+            self._seeds = self.session.context.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", SEEDS_NAME)
+            self._seeds.CreateDefaultDisplayNodes()
+            self._seeds.GetDisplayNode().SetVisibility3D(False)  # a click then re-renders the slice views only
+        return self._seeds
 
     def place_roi(self, role: str, ras: tuple[float, float, float]) -> Any:
         """Step 2: the ``role`` ROI sphere centred at ``ras``; the background diameter is the protocol's."""
@@ -270,12 +293,12 @@ class GuidedPanel:
         return {role: flip_lps_ras(sphere_from_markup(node).center_lps) for role, node in self.session.roi_nodes.items()}
 
     def seeds_ras(self) -> list[tuple[float, float, float]]:
-        node = self._lists.get("seed")
+        node = self._seeds
         return [] if node is None else [_position_ras(node, index) for index in range(node.GetNumberOfControlPoints())]
 
     def clear_seeds(self) -> None:
-        if "seed" in self._lists:
-            self._lists["seed"].RemoveAllControlPoints()
+        if self._seeds is not None:
+            self._seeds.RemoveAllControlPoints()
 
     # --- steps 2-7 --------------------------------------------------------------------------------------
 
