@@ -3,10 +3,16 @@
 One server process serves one reader: all tabs of a trame server share one scene (measured: a second tab moved
 the first tab's seed), so a site runs one server per reader (README, "Browser panel").
 
-Long work (check, segmentation, export) runs in a worker thread so the event loop keeps serving the page; the
-views do not render while it runs (VTK/MRML rendering stays on the loop's thread) and progress reaches the page
-through the loop. Errors of the reader's making are shown as the CLI prints them (``standardseg: error: ...``),
-one line; anything else as its type and message, never a traceback.
+The thread rule: every MRML node is created, changed, read and rendered on the event loop's thread (MRML and VTK
+are not thread-safe, and a scene changed while the loop renders it races that render). Long work (check,
+segmentation, validation, export) is a ``SceneWork`` (``GuidedSession.check_work``...): built on the loop's
+thread, where it reads the scene; its ``compute`` - library calls only - runs in a worker thread
+(``asyncio.to_thread``) while the loop keeps serving the page and rendering; its ``apply`` puts the result into the
+scene back on the loop's thread after the await (``PanelApp.job``). Progress reaches the page through the loop
+(``call_soon_threadsafe``). Testing/test_web_threads.py records the thread of every scene change during the jobs.
+
+Errors of the reader's making are shown as the CLI prints them (``standardseg: error: ...``), one line; anything
+else as its type and message, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from StandardSegLib.errors import InputError, StandardSegError
 if TYPE_CHECKING:
     from trame_server import Server
     from trame_slicer.views import AbstractView
+
+    from StandardSegLib.mrml.guided_session import SceneWork
 
     from StandardSegWeb.panel import GuidedPanel, StudyInputs
 
@@ -159,30 +167,30 @@ class PanelApp:
             state.error = f"standardseg: internal error: {type(error).__name__}: {error}"
         self._refresh()
 
-    async def job(self, message: str, function: Callable[[Any], Any]) -> Any:
-        """Run ``function(progress)`` in a worker thread; the page keeps answering and shows progress. Returns
-        its result, None when it failed (the error is on the page)."""
+    async def job(self, message: str, prepare: Callable[[], "SceneWork[Any]"]) -> Any:
+        """Long work by the thread rule (module docstring): ``prepare()`` here on the loop's thread (it reads the
+        scene, and refuses at once what cannot start), its ``compute`` in a worker thread while the page keeps
+        answering and shows progress, its ``apply`` back here. Returns apply's result, None when it failed (the
+        error is on the page)."""
         state = self.server.state
         loop = asyncio.get_running_loop()
-        views = self.slicer_app.view_manager.get_views()
 
         def progress(fraction: float, text: str) -> None:
             loop.call_soon_threadsafe(self._show_progress, fraction, text)
 
         with state:
             state.error, state.busy, state.progress, state.progress_text = "", True, 0, message
-        blocked = [view.set_render_blocked(True) for view in views]
         result = None
         try:
-            result = await asyncio.to_thread(function, progress)
+            work = prepare()
+            computed = await asyncio.to_thread(work.compute, progress)
+            result = work.apply(computed)
         except StandardSegError as error:
             state.error = f"standardseg: error: {error}"
         except Exception as error:  # noqa: BLE001
             LOG.exception("panel job failed")
             state.error = f"standardseg: internal error: {type(error).__name__}: {error}"
         finally:
-            for view, was_blocked in zip(views, blocked):
-                view.set_render_blocked(was_blocked)
             with state:
                 state.busy = False
                 self._refresh()
@@ -225,13 +233,11 @@ class PanelApp:
         self.action(lambda: self.panel.roi_diameters_mm.__setitem__("lesion", float(value)))
 
     async def check(self) -> None:
-        await self.job("image check", lambda progress: self.panel.check(progress=progress))
-        self.panel.show_volumes(fit=False)  # the SUV volume, on the loop's thread
+        await self.job("image check", self.panel.check_work)
 
     async def override(self) -> None:
         reason = self.server.state.override_reason
-        await self.job("gate override", lambda _progress: self.panel.session.override_gate(reason))
-        self.panel.show_volumes(fit=False)
+        await self.job("gate override", lambda: self.panel.override_work(reason))
 
     def hold_preset(self) -> None:
         self.action(lambda: self.panel.session.hold_window_preset(self.server.state.organ))
@@ -244,7 +250,7 @@ class PanelApp:
     async def segment(self) -> None:
         state = self.server.state
         name, method = state.lesion_name, state.method
-        if await self.job(f"segmenting {name}", lambda progress: self.panel.segment(name, method, progress=progress)):
+        if await self.job(f"segmenting {name}", lambda: self.panel.segment_work(name, method)):
             with state:
                 state.lesion_name = _next_name(name)
 
@@ -257,12 +263,17 @@ class PanelApp:
 
     async def validate(self) -> None:
         path = self.server.state.reference_path
-        await self.job("validation", lambda _progress: self.panel.session.validate(Path(path)))
+        await self.job("validation", lambda: self.panel.session.validate_work(Path(path)))
 
     async def export(self) -> None:
+        from StandardSegWeb.panel import zip_work
+
         self.exports += 1
         target = self.out_dir / f"report-{self.exports}"
-        archive = await self.job("report export", lambda progress: self.panel.export(target, progress=progress))
+        bundle = await self.job("report export", lambda: self.panel.session.export_work(target))
+        if bundle is None:
+            return
+        archive = await self.job("bundle zip", lambda: zip_work(bundle))
         if archive is not None:
             with self.server.state as state:
                 state.report_url = f"{REPORTS_ROUTE}/{target.name}/report.html"

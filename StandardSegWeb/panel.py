@@ -25,9 +25,10 @@ from StandardSegLib.errors import InputError
 if TYPE_CHECKING:
     from trame_slicer.core import SlicerApp
 
-    from StandardSegLib.mrml.guided_session import GuidedSession
+    from StandardSegLib.mrml.guided_session import GuidedSession, SceneWork
     from StandardSegLib.operators import TrainingStatus
     from StandardSegLib.progress import ProgressCallback
+    from StandardSegLib.report.bundle import BundleResult
 
 #: What a click can place: the gate's two ROI spheres (their centres) and the current lesion's seeds.
 PLACE_TARGETS = ("lesion", "background", "seed")
@@ -304,8 +305,26 @@ class GuidedPanel:
 
     def check(self, reference_tissue: Optional[str] = None, progress: Optional["ProgressCallback"] = None) -> list[dict[str, Any]]:
         """Step 2: the gate with the ROIs as placed; returns the table rows (id, verdict, rule, message)."""
-        self.session.check_image(reference_tissue, progress=progress)
-        return self.gate_rows()
+        return self.check_work(reference_tissue).run(progress)
+
+    def check_work(self, reference_tissue: Optional[str] = None) -> "SceneWork[list[dict[str, Any]]]":
+        """``check`` as the session's ``SceneWork`` (compute off the scene's thread, apply on it); the SUV volume
+        the check makes is shown on apply."""
+        return self._gate_shown(self.session.check_work(reference_tissue))
+
+    def override_work(self, reason: str) -> "SceneWork[list[dict[str, Any]]]":
+        """Step 2's override (a written reason) as a ``SceneWork``, like ``check_work``."""
+        return self._gate_shown(self.session.override_work(reason))
+
+    def _gate_shown(self, work: "SceneWork[Any]") -> "SceneWork[list[dict[str, Any]]]":
+        from StandardSegLib.mrml.guided_session import SceneWork
+
+        def apply(computed: Any) -> list[dict[str, Any]]:
+            work.apply(computed)
+            self.show_volumes(fit=False)
+            return self.gate_rows()
+
+        return SceneWork(work.compute, apply)
 
     def gate_rows(self) -> list[dict[str, Any]]:
         gate = self.session.gate
@@ -317,16 +336,26 @@ class GuidedPanel:
     def segment(self, name: str, method: Optional[str] = None,
                 progress: Optional["ProgressCallback"] = None) -> SegmentRow:
         """Step 5: segment ``name`` with ``method`` from the seeds clicked so far (which are then cleared)."""
+        return self.segment_work(name, method).run(progress)
+
+    def segment_work(self, name: str, method: Optional[str] = None) -> "SceneWork[SegmentRow]":
+        """``segment`` as the session's ``SceneWork``: the seeds read now; on apply the segment, its surface and
+        the seeds cleared."""
+        from StandardSegLib.mrml.guided_session import SceneWork
         from StandardSegLib.mrml.roi_markups import flip_lps_ras
 
         seeds = self.seeds_ras()
         if not seeds:
             raise InputError(f"lesion '{name}': click at least one seed in a slice view first")
-        segment_id = self.session.segment_lesion(name, [flip_lps_ras(seed) for seed in seeds], method or None,
-                                                 progress=progress)
-        self.clear_seeds()
-        self.show_surfaces()
-        return next(row for row in self.segment_rows() if row.segment_id == segment_id)
+        work = self.session.segment_work(name, [flip_lps_ras(seed) for seed in seeds], method or None)
+
+        def apply(computed: Any) -> SegmentRow:
+            segment_id = work.apply(computed)
+            self.clear_seeds()
+            self.show_surfaces()
+            return next(row for row in self.segment_rows() if row.segment_id == segment_id)
+
+        return SceneWork(work.compute, apply)
 
     def segment_rows(self) -> list[SegmentRow]:
         failures = self.session.segment_failures()
@@ -371,11 +400,17 @@ class GuidedPanel:
 
     def export(self, out_dir: Path, progress: Optional["ProgressCallback"] = None) -> Path:
         """Step 7: the report bundle, then a zip of it beside (what the page offers for download)."""
-        import shutil
+        return zip_work(self.session.export_report(out_dir, progress=progress)).run()
 
-        bundle = self.session.export_report(out_dir, progress=progress)
-        archive = shutil.make_archive(str(Path(bundle.path)), "zip", root_dir=bundle.path)
-        return Path(archive)
+
+def zip_work(bundle: "BundleResult") -> "SceneWork[Path]":
+    """The bundle's folder zipped beside it: files only, so all of it is ``compute`` (apply returns the zip)."""
+    import shutil
+
+    from StandardSegLib.mrml.guided_session import SceneWork
+
+    return SceneWork(lambda _progress: Path(shutil.make_archive(str(Path(bundle.path)), "zip", root_dir=bundle.path)),
+                     lambda archive: archive)
 
 
 def training_label(status: "TrainingStatus") -> str:

@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, Sequence, TypeVar
 
 import numpy as np
 import pydicom
@@ -50,6 +50,23 @@ _VALUE_TOLERANCE = 1e-5
 _SEGMENT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 #: Segment tag holding "stage: reason" when the segment's measurement or radiomics failed at report export.
 FAILURE_TAG = "StandardSeg.failure"
+_Result = TypeVar("_Result")
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneWork(Generic[_Result]):
+    """A long session step split by thread. Built on the scene's thread (reading the scene is part of building
+    it); ``compute(progress)`` makes library calls only - no MRML node is created, changed or read - so a front end
+    may run it in a worker thread while its event loop keeps rendering; ``apply(computed)`` puts the outcome into
+    the scene and must run on the scene's thread again. ``run`` does both in turn (one-thread callers: the Qt
+    panel, the console, the tests). MRML and VTK objects are not thread-safe, and a scene changed off the thread
+    that renders it races that render."""
+
+    compute: Callable[[Optional[ProgressCallback]], Any]
+    apply: Callable[[Any], _Result]
+
+    def run(self, progress: Optional[ProgressCallback] = None) -> _Result:
+        return self.apply(self.compute(progress))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +250,10 @@ class GuidedSession:
     def check_image(self, reference_tissue: Optional[str] = None,
                     progress: Optional[ProgressCallback] = None) -> Any:
         """Run the protocol's gate on the loaded image with the ROIs as the markups stand now."""
+        return self.check_work(reference_tissue).run(progress)
+
+    def check_work(self, reference_tissue: Optional[str] = None) -> SceneWork[Any]:
+        """``check_image`` as a ``SceneWork``: the ROIs read now, the gate computed, the SUV volume added on apply."""
         from StandardSegLib.mrml.roi_markups import sphere_from_markup
         from StandardSegLib.session import RoiSpec, evaluate_image
 
@@ -241,22 +262,35 @@ class GuidedSession:
         for role, node in self.roi_nodes.items():
             sphere = sphere_from_markup(node)
             rois[role] = RoiSpec(sphere=(*sphere.center_lps, sphere.diameter_mm))
-        self.job = dataclasses.replace(self.job, lesion_roi=rois.get("lesion"), background_roi=rois.get("background"),
-                                       reference_tissue=reference_tissue or self.job.reference_tissue)
-        report(progress, 0.1, "image check")
-        checked = evaluate_image(self.job, operator=self.operator, loaded=self.loaded)
-        self._set_checked(checked)
-        report(progress, 1.0, f"gate {checked.gate.verdict.overall}")
-        return checked.gate
+        job = dataclasses.replace(self.job, lesion_roi=rois.get("lesion"), background_roi=rois.get("background"),
+                                  reference_tissue=reference_tissue or self.job.reference_tissue)
+        operator, loaded = self.operator, self.loaded
+
+        def compute(progress: Optional[ProgressCallback]) -> Any:
+            report(progress, 0.1, "image check")
+            checked = evaluate_image(job, operator=operator, loaded=loaded)
+            report(progress, 1.0, f"gate {checked.gate.verdict.overall}")
+            return checked
+
+        def apply(checked: Any) -> Any:
+            self.job = job
+            self._set_checked(checked)
+            return checked.gate
+
+        return SceneWork(compute, apply)
 
     def override_gate(self, reason: str) -> Any:
         """Allow segmentation despite a failed gate; the reason and the operator go into every segment and
         the report."""
+        return self.override_work(reason).run()
+
+    def override_work(self, reason: str) -> SceneWork[Any]:
+        """``override_gate`` as a ``SceneWork`` (the check again, with the reason)."""
         if not reason or not reason.strip():
             raise InputError("gate override: expected a written reason, found none")
         self._require("check", self.checked is not None, "check the image first")
         self.job = dataclasses.replace(self.job, override=reason.strip())
-        return self.check_image()
+        return self.check_work()
 
     def _set_checked(self, checked: Any) -> None:
         """Keep the check; the first successful SUV conversion of this image gets its SUV volume (ROIs moving
@@ -348,6 +382,13 @@ class GuidedSession:
 
         When the method refuses or fails, the error is raised (the reader sees it at once) and the attempt is
         kept in :meth:`failed_lesions` until a segment of that name succeeds."""
+        return self.segment_work(name, seeds_lps, method, parameters, background_seeds_lps, seeds_mask).run(progress)
+
+    def segment_work(self, name: str, seeds_lps: Sequence[Sequence[float]] = (), method: Optional[str] = None,
+                     parameters: Optional[dict[str, Any]] = None,
+                     background_seeds_lps: Sequence[Sequence[float]] = (),
+                     seeds_mask: Optional[str | Path] = None) -> SceneWork[str]:
+        """``segment_lesion`` as a ``SceneWork``: the method runs in ``compute``, the segment is added on apply."""
         from StandardSegLib.mrml.segments import add_segment_with_provenance
         from StandardSegLib.session import LesionJob, lesion_segment
 
@@ -361,19 +402,27 @@ class GuidedSession:
                            method=method, background_seeds=tuple(tuple(map(float, s)) for s in background_seeds_lps),
                            parameters=dict(parameters or {}),
                            seeds_mask=str(Path(seeds_mask).absolute()) if seeds_mask is not None else None)
-        report(progress, 0.1, f"segmenting {name}")
-        try:
-            result = lesion_segment(self.job, self.checked, lesion)
-        except InputError as error:  # a refusal; a cancel (Terminated) or a failed gate is no lesion's failure
-            method_run = lesion.method or self.protocol.default_segmentation_method
-            self._failed_lesions[lesion.name] = FailedLesion(lesion, method_run, str(error).splitlines()[0])
-            raise
-        self._failed_lesions.pop(lesion.name, None)
-        color = SEGMENT_COLORS[node.GetSegmentation().GetNumberOfSegments() % len(SEGMENT_COLORS)]
-        segment_id = add_segment_with_provenance(self.context, node, self.values_node, result, name, color)
-        self._library_segments[segment_id] = (lesion, result)
-        report(progress, 1.0, f"{name}: {result.provenance.voxel_count} voxels")
-        return segment_id
+        job, checked = self.job, self.checked
+
+        def compute(progress: Optional[ProgressCallback]) -> Any:
+            report(progress, 0.1, f"segmenting {name}")
+            try:
+                result = lesion_segment(job, checked, lesion)
+            except InputError as error:  # a refusal; a cancel (Terminated) or a failed gate is no lesion's failure
+                method_run = lesion.method or self.protocol.default_segmentation_method
+                self._failed_lesions[lesion.name] = FailedLesion(lesion, method_run, str(error).splitlines()[0])
+                raise
+            report(progress, 1.0, f"{name}: {result.provenance.voxel_count} voxels")
+            return result
+
+        def apply(result: Any) -> str:
+            self._failed_lesions.pop(lesion.name, None)
+            color = SEGMENT_COLORS[node.GetSegmentation().GetNumberOfSegments() % len(SEGMENT_COLORS)]
+            segment_id = add_segment_with_provenance(self.context, node, self.values_node, result, name, color)
+            self._library_segments[segment_id] = (lesion, result)
+            return segment_id
+
+        return SceneWork(compute, apply)
 
     def failed_lesions(self) -> list[dict[str, Any]]:
         """The lesions whose method failed and that no segment replaced since, for the segment lists: name,
@@ -431,17 +480,27 @@ class GuidedSession:
         changes appended as MANUAL steps; a segment drawn by hand starts MANUAL (QuantitativeReporting's
         idea: provenance follows the edits).
         """
+        return self._segments_from(self._segment_masks())
+
+    def _segment_masks(self) -> list[tuple[str, str, sitk.Image]]:
+        """(segment id, lesion name, mask on the values grid) of every segment: the scene read, nothing else."""
         from StandardSegLib.mrml.segments import mask_from_segment, segment_ids
-        from StandardSegLib.segmentation import edit_to_match
-        from StandardSegLib.session import LesionJob, lesion_segment
 
         if self.segmentation_node is None:
             return []
+        segmentation = self.segmentation_node.GetSegmentation()
+        return [(segment_id, _segment_name(segmentation.GetSegment(segment_id).GetName()),
+                 mask_from_segment(self.segmentation_node, segment_id, self.values_node))
+                for segment_id in segment_ids(self.segmentation_node)]
+
+    def _segments_from(self, masks: Sequence[tuple[str, str, sitk.Image]]) -> list[tuple[str, str, Any]]:
+        """``segments`` from masks read off the scene (library calls only: may run off the scene's thread)."""
+        from StandardSegLib.segmentation import edit_to_match
+        from StandardSegLib.session import LesionJob, lesion_segment
+
         result = []
-        for segment_id in segment_ids(self.segmentation_node):
-            name = _segment_name(self.segmentation_node.GetSegmentation().GetSegment(segment_id).GetName())
-            mask = mask_from_segment(self.segmentation_node, segment_id, self.values_node)
-            lesion, made = self._library_segments.get(segment_id) or (
+        for segment_id, name, mask in masks:
+            _lesion, made = self._library_segments.get(segment_id) or (
                 None, lesion_segment(self.job, self.checked, LesionJob(name=name)))
             result.append((segment_id, name, edit_to_match(made, mask, "Slicer Segment Editor")))
         return result
@@ -453,29 +512,49 @@ class GuidedSession:
         """Agreement of each segment with a reference: a segmentation node (segments matched by name) or a
         mask file (compared with every segment; ``reference_label`` picks one label), e.g. an expert RTSTRUCT
         (``reference_roi`` names its ROI; contours placed on the session's image by geometry)."""
+        return self.validate_work(reference, reference_label, reference_roi).run()
+
+    def validate_work(self, reference: Any, reference_label: Optional[int] = None,
+                      reference_roi: Optional[str] = None) -> SceneWork[list[dict[str, Any]]]:
+        """``validate`` as a ``SceneWork``: segments (and a reference segmentation node) read now, compared in
+        ``compute``."""
         from StandardSegLib.imaging import read_mask_file
         from StandardSegLib.mrml.segments import mask_from_segment
         from StandardSegLib.validation import compare_masks
 
-        segments = self.segments()
-        if not segments:
+        masks = self._segment_masks()
+        if not masks:
             raise InputError("validation: the session has no segment yet")
-        results = []
-        for _segment_id, name, made in segments:
-            if isinstance(reference, (str, Path)):
-                reference_mask = read_mask_file(Path(reference), self.loaded.image, reference_roi, self.loaded.datasets)
-                reference_name = Path(reference).name + (f"/{reference_roi}" if reference_roi else "")
-            else:
+        references: dict[str, tuple[sitk.Image, str]] = {}  # lesion name -> mask, name (a segmentation node)
+        if not isinstance(reference, (str, Path)):
+            for _segment_id, name, _mask in masks:
                 reference_id = reference.GetSegmentation().GetSegmentIdBySegmentName(name)
-                if not reference_id:
+                if reference_id:
+                    references[name] = (mask_from_segment(reference, reference_id, self.values_node),
+                                        f"{reference.GetName()}/{name}")
+            if not references:
+                raise InputError(f"validation: no segment of the session has a namesake in '{reference.GetName()}'")
+        loaded = self.loaded
+
+        def compute(_progress: Optional[ProgressCallback]) -> list[dict[str, Any]]:
+            results = []
+            for _segment_id, name, made in self._segments_from(masks):
+                if isinstance(reference, (str, Path)):
+                    reference_mask = read_mask_file(Path(reference), loaded.image, reference_roi, loaded.datasets)
+                    reference_name = Path(reference).name + (f"/{reference_roi}" if reference_roi else "")
+                elif name in references:
+                    reference_mask, reference_name = references[name]
+                else:
                     continue
-                reference_mask = mask_from_segment(reference, reference_id, self.values_node)
-                reference_name = f"{reference.GetName()}/{name}"
-            results.append(compare_masks(made.mask, reference_mask, name, reference_name, reference_label).to_dict())
-        if not results:
-            raise InputError(f"validation: no segment of the session has a namesake in '{reference.GetName()}'")
-        self.validation = results
-        return results
+                results.append(compare_masks(made.mask, reference_mask, name, reference_name,
+                                             reference_label).to_dict())
+            return results
+
+        def apply(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            self.validation = results
+            return results
+
+        return SceneWork(compute, apply)
 
     # --- 7. report --------------------------------------------------------------------------------------
 
@@ -489,46 +568,66 @@ class GuidedSession:
         method failed (``failed_lesions``) is named there too, with stage ``segment``, and kept in session.json
         as tried, so ``report --session`` fails it again rather than dropping it.
         """
+        return self.export_work(out_dir, overwrite=overwrite, deidentify=deidentify, radiomics=radiomics).run(progress)
+
+    def export_work(self, out_dir: str | Path, *, overwrite: bool = False, deidentify: bool = False,
+                    radiomics: bool = True) -> SceneWork[Any]:
+        """``export_report`` as a ``SceneWork``: segments read now; measured and written in ``compute``; each
+        segment's failure flag shown on apply (then the error, if nothing could be measured)."""
         from StandardSegLib.session import lesion_outcome, radiomics_extractor, recorded_session, write_session_bundle
 
         started = dt.datetime.now().astimezone()
         self._require("check", self.checked is not None, "check the image first")
         self.checked.gate.verdict.require_segmentation_allowed()
         target = Path(out_dir).absolute()
-        segments = self.segments()
-        if not segments:
+        masks = self._segment_masks()
+        if not masks:
             raise InputError("report: the session has no segment; segment at least one lesion first")
-        empty = [name for _id, name, made in segments if made.provenance.voxel_count == 0]
-        if empty:
-            raise InputError(f"report: segment(s) {', '.join(empty)} are empty; remove them or draw them first")
-        extractor = radiomics_extractor(self.protocol) if radiomics else None
-        reports, lesions = [], []
         unresolved = self._unresolved_failures()
-        failures = [failed.failure() for failed in unresolved]
-        for number, (segment_id, name, made) in enumerate(segments):
-            report(progress, 0.6 * number / len(segments), f"measuring {name}")
-            outcome = lesion_outcome(self.checked, name, made, extractor)
-            _show_failure(self.segmentation_node.GetSegmentation().GetSegment(segment_id), outcome.failure())
-            if outcome.error:
-                failures.append(outcome.failure())
-            if outcome.report is not None:
-                reports.append(outcome.report)
-                lesions.append(self._lesion_record(segment_id, name, made, target))
-        if not reports:
-            raise InputError("report: no segment could be measured: " + "; ".join(
-                f"{failure['name']} ({failure['stage']}): {failure['reason']}" for failure in failures))
-        lesions += [failed.lesion for failed in unresolved]
-        seeds_files = [lesion.seeds_mask for lesion in lesions if lesion.seeds_mask]  # inputs, unlike the masks
-        recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked,
-                                    extra_inputs=seeds_files)
-        recorded = dataclasses.replace(recorded, lesions=tuple(lesions))
-        context = {"validation": self.validation} if self.validation else {}
         display = {"preset": self.preset_organ, "deviations": self.deviations}
-        self.bundle = write_session_bundle(recorded, self.checked, reports, target, started_at=started,
-                                           overwrite=overwrite, deidentify=deidentify, context=context,
-                                           display=display, failures=failures,
-                                           progress=progress_part(progress, 0.6, 1.0))
-        return self.bundle
+
+        def compute(progress: Optional[ProgressCallback]) -> _Export:
+            segments = self._segments_from(masks)
+            empty = [name for _id, name, made in segments if made.provenance.voxel_count == 0]
+            if empty:
+                raise InputError(f"report: segment(s) {', '.join(empty)} are empty; remove them or draw them first")
+            extractor = radiomics_extractor(self.protocol) if radiomics else None
+            reports, lesions, shown = [], [], {}
+            failures = [failed.failure() for failed in unresolved]
+            for number, (segment_id, name, made) in enumerate(segments):
+                report(progress, 0.6 * number / len(segments), f"measuring {name}")
+                outcome = lesion_outcome(self.checked, name, made, extractor)
+                shown[segment_id] = outcome.failure()
+                if outcome.error:
+                    failures.append(outcome.failure())
+                if outcome.report is not None:
+                    reports.append(outcome.report)
+                    lesions.append(self._lesion_record(segment_id, name, made, target))
+            if not reports:
+                return _Export(shown, None, InputError("report: no segment could be measured: " + "; ".join(
+                    f"{failure['name']} ({failure['stage']}): {failure['reason']}" for failure in failures)))
+            lesions += [failed.lesion for failed in unresolved]
+            seeds_files = [lesion.seeds_mask for lesion in lesions if lesion.seeds_mask]  # inputs, unlike the masks
+            recorded = recorded_session(dataclasses.replace(self.job, lesions=(), radiomics=radiomics), self.checked,
+                                        extra_inputs=seeds_files)
+            recorded = dataclasses.replace(recorded, lesions=tuple(lesions))
+            context = {"validation": self.validation} if self.validation else {}
+            bundle = write_session_bundle(recorded, self.checked, reports, target, started_at=started,
+                                          overwrite=overwrite, deidentify=deidentify, context=context,
+                                          display=display, failures=failures,
+                                          progress=progress_part(progress, 0.6, 1.0))
+            return _Export(shown, bundle, None)
+
+        def apply(export: _Export) -> Any:
+            segmentation = self.segmentation_node.GetSegmentation()
+            for segment_id, failure in export.failures.items():
+                _show_failure(segmentation.GetSegment(segment_id), failure)
+            if export.error is not None:
+                raise export.error
+            self.bundle = export.bundle
+            return export.bundle
+
+        return SceneWork(compute, apply)
 
     def segment_failures(self) -> dict[str, str]:
         """Segment id -> "stage: reason" for each segment whose last report export failed (for the panel)."""
@@ -646,6 +745,15 @@ class GuidedSession:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Export:
+    """What ``export_work`` computed: each segment's failure (None: measured), the bundle, or why there is none."""
+
+    failures: dict[str, Optional[dict[str, str]]]
+    bundle: Any
+    error: Optional[InputError]
 
 
 def _show_failure(segment: Any, failure: Optional[dict[str, str]]) -> None:
