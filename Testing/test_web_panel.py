@@ -1,6 +1,6 @@
 """The web panel without a server (issue 18, layer 1): trame-slicer's SlicerApp with offscreen views (Mesa EGL),
-clicks simulated as interactor events in the axial view, the markups logic in place mode turning them into ROIs
-and seeds, and the session segmenting from them.
+clicks simulated as interactor events in the axial view, the panel's click observers turning them into ROIs and
+seeds, and the session segmenting from them.
 
 Checked against things the panel does not compute: the click lands at the RAS point aimed at (inverse of the
 slice node's XY-to-RAS) and inside the image; the segment's voxel count equals the library's own run
@@ -176,7 +176,7 @@ def test_roi_clicks_land_where_aimed_and_give_the_library_gate(panel, demo_study
     for role, ras in aims.items():
         panel.start_placing(role)
         _click(_axial(panel), ras)
-        assert panel.placing is None  # an ROI click ends place mode
+        assert panel.placing is None  # an ROI click ends placing
     centres = panel.roi_centres_ras()
     spacing = min(panel.session.values_node.GetSpacing())
     for role, ras in aims.items():
@@ -237,7 +237,7 @@ def test_seed_click_segments_like_the_library(panel, demo_study):
     sphere = max(study.layout.spheres, key=lambda item: item.diameter_mm)
     panel.start_placing("seed")
     _click(_axial(panel), flip_lps_ras(sphere.centre_lps_mm))
-    assert panel.placing == "seed"  # seeds stay in place mode (several per lesion)
+    assert panel.placing == "seed"  # seeds stay placing (several per lesion)
     panel.stop_placing()
     (seed,) = panel.seeds_ras()
     assert _inside(panel.session.values_node, seed)
