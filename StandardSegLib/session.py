@@ -502,7 +502,8 @@ def lesion_outcome(checked: CheckedImage, name: str, result: Any,
                    radiomics: Optional[tuple[Any, Any]] = None) -> LesionOutcome:
     """Measure one segment (``LesionReport``): lesion measurements, reference-tissue ratios, radiomics if an
     extractor is given (``radiomics_extractor``). A failed measurement leaves no report (stage ``measure``);
-    failed radiomics keep the report without radiomics (stage ``radiomics``)."""
+    failed radiomics keep the report without radiomics (stage ``radiomics``), as do radiomics refused for a
+    segment flagged as a leak (``flags.LEAK_FLAGS``)."""
     from StandardSegLib.lesion_measurements import measure_lesion, reference_ratios
     from StandardSegLib.report import LesionReport
 
@@ -516,6 +517,13 @@ def lesion_outcome(checked: CheckedImage, name: str, result: Any,
     measured_report = LesionReport(name=name, segment=result, measurements=measured, reference_ratios=ratios)
     if radiomics is None:
         return LesionOutcome(name, measured_report)
+    from StandardSegLib.segmentation.flags import LEAK_FLAGS
+
+    leak = [flag.code for flag in result.provenance.flags if flag.code in LEAK_FLAGS]
+    if leak:
+        return LesionOutcome(name, measured_report, stage="radiomics",
+                             error=f"radiomics not computed: the segment is flagged {', '.join(leak)} (a leak; its "
+                                   "features would describe the tissue it ran into)")
     from StandardSegLib.normalisation.protocol_step import values_for_radiomics
     from StandardSegLib.radiomics import run_extractor
     from StandardSegLib.robustness.study import reported_features

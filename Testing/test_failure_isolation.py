@@ -109,3 +109,32 @@ def test_nothing_is_written_when_every_lesion_fails(tmp_path, capsys, synthetic_
     err = capsys.readouterr().err
     assert status == 2 and "no lesion could be measured: lesion outside (segment)" in err
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_leak_is_written_flagged_without_radiomics(tmp_path, capsys, registry):
+    """Real STS_002 CT, confidence connected at ITK's 4.5 x SD: the region runs into the thigh's soft tissue and
+    is stopped at the protocol's maximum lesion volume. The leak is written with its flags and measurements;
+    radiomics are refused for it (a failure at stage radiomics, exit 4), since they would describe the tissue
+    it ran into (and take pyradiomics minutes)."""
+    from real_sts import STS, load_case
+
+    case = load_case("STS_002", "CT")
+    job = {"schema": "standardseg.session/1", "image": {"path": str(STS / "STS_002" / "CT" / "image")},
+           "protocol": {"id": "ct-soft-tissue-lymph-node"}, "operator": {"name": "Dr Demo", "registry": str(registry)},
+           "override": "test: no gate ROIs on this crop",
+           "lesions": [{"name": "leak", "method": "confidence-connected", "seeds": [list(case.seed_lps)],
+                        "parameters": {"multiplier": 4.5}}],
+           "radiomics": True}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job), encoding="utf-8")
+    status = main(["run", str(path), "-o", str(tmp_path / "bundle")])
+    captured = capsys.readouterr()
+    assert status == 4, captured.err
+    document = json.loads((tmp_path / "bundle" / "report.json").read_text(encoding="utf-8"))
+    [failure] = document["failures"]
+    assert (failure["name"], failure["stage"]) == ("leak", "radiomics")
+    assert "growth_capped" in failure["reason"] and "volume_above_max" in failure["reason"]
+    [segment] = document["segments"]
+    assert {"growth_capped", "volume_above_max"} <= {flag["code"] for flag in segment["flags"]}
+    assert segment["radiomics"] is None
+    assert segment["measurements"]["volume_voxels_mm3"] / 1000.0 > 524.0  # the protocol's maximum lesion volume

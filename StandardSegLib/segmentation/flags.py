@@ -37,6 +37,10 @@ NEAR_EMPTY = "near_empty"
 FLAG_CODES = (VOLUME_ABOVE_MAX, GROWTH_CAPPED, TOUCHES_VOI_BORDER, TOUCHES_IMAGE_BORDER,
               THRESHOLD_OUTSIDE_VALUE_RANGE, MUCH_SMALLER_THAN_HOT_REGION, NEAR_EMPTY)
 
+#: Flags that say the segment is a leak, not the lesion: radiomics are not computed for it (its features would
+#: describe the tissue it ran into, and pyradiomics takes minutes on a litre-sized region).
+LEAK_FLAGS = (VOLUME_ABOVE_MAX, GROWTH_CAPPED)
+
 #: A segment of at most this many voxels is ``near_empty``: too few for a volume, a shape or a texture
 #: (pyradiomics needs a 3D extent; SUVpeak's 1 mL sphere already spans tens of PET voxels).
 NEAR_EMPTY_VOXELS = 5
