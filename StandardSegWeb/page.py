@@ -129,7 +129,7 @@ def _segment(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     html.Div("Edit a segment with a Segment Editor effect (recorded as a MANUAL step):", classes="text-caption mt-2")
     with html.Div(classes="d-flex ga-2"):
         v.VSelect(label="Effect", items=("effects",), v_model=("effect",), density="compact")
-        v.VSelect(label="Segment", items=("segments",), item_title="name", item_value="id",
+        v.VSelect(label="Segment", items=("segments.filter(row => row.type !== 'failed')",), item_title="name", item_value="id",
                   v_model=("effect_segment",), density="compact")
     with html.Div(classes="d-flex ga-2"):
         v.VBtn("Edit", id="btn-edit", size="small", click=app.edit)
