@@ -70,13 +70,14 @@ def hottest_spot(image: sitk.Image, units: str = "raw") -> tuple[float, tuple[fl
     from StandardSegLib.measure import region_statistics
 
     candidates = np.ones(image.GetSize()[::-1], dtype=np.uint8)
+    top = float(sitk.GetArrayViewFromImage(image).max())  # a finite upper bound (ITK casts it to the pixel type)
     for _try in range(HOT_SPOT_TRIES):
         region = sitk.GetImageFromArray(candidates)
         region.CopyInformation(image)
         statistics = region_statistics(image, region, units=units, with_peak=True, mask_name="the image")
         centre = image.TransformPhysicalPointToIndex(statistics.peak_center_lps)
         spot = sitk.GetArrayFromImage(sitk.ConnectedThreshold(
-            image, seedList=[centre], lower=HOT_SPOT_FRACTION * statistics.peak, upper=float("inf"))) != 0
+            image, seedList=[centre], lower=HOT_SPOT_FRACTION * statistics.peak, upper=top)) != 0
         if not _touches_border(spot):
             return statistics.peak, statistics.peak_center_lps
         candidates[spot] = 0
