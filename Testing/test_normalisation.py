@@ -182,8 +182,8 @@ def test_session_radiomics_are_normalised_and_restricted_to_the_robust_set():
     robust = ["original_firstorder_Mean", "original_shape_VoxelVolume"]
     protocol = _mr_protocol({"method": "reference-scaling"}, {"restrict_to_robust": True, "robust_features": robust})
     checked = _checked(protocol, image)
-    outcome = lesion_outcome(checked, "gtv", SimpleNamespace(mask=sitk.Cast(mask, sitk.sitkUInt8)),
-                             radiomics_extractor(protocol))
+    segment = SimpleNamespace(mask=sitk.Cast(mask, sitk.sitkUInt8), provenance=SimpleNamespace(flags=()))
+    outcome = lesion_outcome(checked, "gtv", segment, radiomics_extractor(protocol))
     assert outcome.error is None
     radiomics = outcome.report.radiomics.to_dict()
     assert radiomics["features"] == {"original_shape_VoxelVolume": pytest.approx(1000 * 8.0),
