@@ -654,11 +654,22 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onValidateFile(self):
         path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), _("Reference segmentation"), "",
-                                              _("Segmentations (*.seg.nrrd *.nrrd *.nii *.nii.gz *.mha);;All files (*)"))
+                                              _("Segmentations (*.seg.nrrd *.nrrd *.nii *.nii.gz *.mha);;"
+                                                "RT Structure Sets (*.dcm);;All files (*)"))
         if not path:
             return
+        roi, names = None, None
+        with report_errors(_("Failed to read the reference file.")):
+            names = self.logic.referenceRoiNames(path)
+        if names is None:
+            return
+        if len(names) > 1:  # an RT Structure Set: the reader picks the reference ROI
+            roi = qt.QInputDialog.getItem(slicer.util.mainWindow(), _("Reference ROI"),
+                                          _("ROI of the RT Structure Set to compare the segments with:"), names, 0, False)
+            if not roi:
+                return
         with long_task(_("Validating..."), _("Failed to validate the segments.")):
-            self.showValidation(self.logic.validate(path))
+            self.showValidation(self.logic.validate(path, roi))
         self.onSessionChanged()
 
     def showValidation(self, rows):

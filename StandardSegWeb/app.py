@@ -92,7 +92,7 @@ class PanelApp:
             "window_input": None, "level_input": None,
             "reference_text": "", "lesion_name": "lesion-1",
             "seeds": [], "hottest": [], "segments": [], "effect": "", "effect_segment": "",
-            "reference_path": "", "validation": [],
+            "reference_path": "", "reference_roi": "", "validation": [],
             "report_url": "", "bundle_url": "", "reader_locked": False,
         })
         self._session_state()
@@ -262,8 +262,8 @@ class PanelApp:
         self.action(self.panel.deactivate_effect)
 
     async def validate(self) -> None:
-        path = self.server.state.reference_path
-        await self.job("validation", lambda: self.panel.session.validate_work(Path(path)))
+        path, roi = self.server.state.reference_path, (self.server.state.reference_roi or "").strip()
+        await self.job("validation", lambda: self.panel.session.validate_work(Path(path), reference_roi=roi or None))
 
     async def export(self) -> None:
         from StandardSegWeb.panel import zip_work

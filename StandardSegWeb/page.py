@@ -139,6 +139,8 @@ def _segment(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
 def _validate(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VTextField(label="Reference mask or RTSTRUCT (path on the server)", v_model=("reference_path",),
                  density="compact", id="reference-path")
+    v.VTextField(label="ROI name, for an RTSTRUCT holding several (the error lists them)", v_model=("reference_roi",),
+                 density="compact", id="reference-roi")
     v.VBtn("Validate", id="btn-validate", size="small", click=app.validate, disabled=("busy",))
     with html.Table(classes="ss", v_if=("validation.length",), id="validation-table"):
         with html.Tr(v_for="row in validation"):

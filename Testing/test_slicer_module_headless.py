@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,13 +295,27 @@ def test_console_api_walks_the_seven_steps(session_logic, synthetic_study_files,
     assert tags["StandardSeg.method"] == session_logic.session.protocol.default_segmentation_method
     with pytest.raises(InputError, match="select a reference"):
         session_logic.validate(None)
+    # an expert RTSTRUCT holding two ROIs: the panel lists them, the chosen one is the reference
+    from rtstruct_factory import sphere_contours, write_structure_set
+
+    image = session_logic.session.loaded.image
+    frame = str(session_logic.session.loaded.datasets[0].FrameOfReferenceUID)
+    structure_set = write_structure_set(tmp_path / "RS.dcm", {
+        "Body": sphere_contours(image, np.asarray(largest.centre_lps_mm), largest.diameter_mm),
+        "GTV": sphere_contours(image, np.asarray(largest.centre_lps_mm), largest.diameter_mm / 2)}, frame=frame)
+    assert session_logic.referenceRoiNames(structure_set) == ["Body", "GTV"]
+    assert session_logic.referenceRoiNames(files.pet_suv_nrrd) == []
+    with pytest.raises(InputError, match="holds 2 ROIs"):
+        session_logic.validate(str(structure_set))
+    [row] = session_logic.validate(str(structure_set), "GTV")
+    assert row["reference"] == "RS.dcm/GTV" and row["dice"] > 0.5
 
     bundle = session_logic.exportReport(session_logic.newReportFolder(tmp_path / "reports"))
     assert (bundle.path / "report.json").is_file() and bundle.path.parent == tmp_path / "reports"
     saved = session_logic.saveScene(tmp_path / "session.mrb")
     assert saved.is_file()
     assert session_logic.status() == {"study": "done", "check": "done", "display": "done", "reference": "done",
-                                      "segment": "done", "validate": "todo", "report": "done"}
+                                      "segment": "done", "validate": "done", "report": "done"}
     assert all(state.enabled for state in presentation.step_states(session_logic.status()))
     # The follow-up section compares the session's exported bundle: against itself it is comparable, no change.
     from StandardSegSlicer.followup_logic import compareBundles, lesionChangeRows, sessionBundle

@@ -240,11 +240,20 @@ class GuidedSessionLogic:
 
     # 6. validate
 
-    def validate(self, reference):
-        """Agreement of every segment with a reference segmentation node or mask file."""
+    def validate(self, reference, referenceRoi=None):
+        """Agreement of every segment with a reference segmentation node or mask file; ``referenceRoi`` names
+        the ROI of an RT Structure Set (see ``referenceRoiNames``)."""
         if reference is None or reference == "":
             raise _inputError("validation: select a reference segmentation or a reference file")
-        return self.requireSession().validate(reference)
+        return self.requireSession().validate(reference, reference_roi=referenceRoi or None)
+
+    @staticmethod
+    def referenceRoiNames(path):
+        """The ROI names of a reference file that is an RT Structure Set ([] for a label image), so the panel can
+        ask which ROI to compare with."""
+        from StandardSegLib.rtstruct import is_rtstruct, rtstruct_roi_names
+
+        return rtstruct_roi_names(path) if is_rtstruct(path) else []
 
     # 7. report
 
