@@ -105,6 +105,7 @@ class StandardSegParameterNode:
     windowPreset: str
     segmentationMethod: str
     seedMarkups: vtkMRMLMarkupsFiducialNode
+    backgroundSeedMarkups: vtkMRMLMarkupsFiducialNode
     lesionName: Annotated[str, Default("lesion-1")]
     segmentationNode: vtkMRMLSegmentationNode
     referenceSegmentation: vtkMRMLSegmentationNode
@@ -188,6 +189,8 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ui.applyPresetButton.connect("clicked(bool)", self.onApplyPreset)
         ui.methodSelector.connect("currentIndexChanged(int)", self.onMethodChanged)
         ui.seedMarkupsSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSeedMarkupsChanged)
+        ui.backgroundSeedMarkupsSelector.connect("currentNodeChanged(vtkMRMLNode*)",
+                                                 ui.backgroundSeedPlaceWidget.setCurrentNode)
         ui.segmentWithMethodButton.connect("clicked(bool)", self.onSegmentWithMethod)
         ui.validateButton.connect("clicked(bool)", self.onValidate)
         ui.validateFileButton.connect("clicked(bool)", self.onValidateFile)
@@ -602,7 +605,8 @@ class StandardSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         method = self.ui.methodSelector.currentData
         with long_task(_("Segmenting {name}...").format(name=name), _("Failed to segment the lesion.")) as progress:
             seeds = self.logic.seedsFromMarkup(self.ui.seedMarkupsSelector.currentNode())
-            self.logic.segmentLesion(name, seeds, method=method, progress=progress)
+            background = self.logic.backgroundSeedsFromMarkup(self.ui.backgroundSeedMarkupsSelector.currentNode())
+            self.logic.segmentLesion(name, seeds, method=method, progress=progress, backgroundSeedsLps=background)
             self.ui.segmentResultLabel.text = _("Segment '{name}' added with {method}.").format(name=name, method=method)
             self._setParameter("lesionName", self.logic.nextLesionName(name))
         self.onSessionChanged()

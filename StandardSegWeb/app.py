@@ -91,7 +91,7 @@ class PanelApp:
             "preset_held": "", "deviations": 0, "window_level": [], "held_ranges": "", "values_units": "",
             "window_input": None, "level_input": None,
             "reference_text": "", "lesion_name": "lesion-1",
-            "seeds": [], "hottest": [], "segments": [], "effect": "", "effect_segment": "",
+            "seeds": [], "background_seeds": [], "hottest": [], "segments": [], "effect": "", "effect_segment": "",
             "reference_path": "", "reference_roi": "", "validation": [],
             "report_url": "", "bundle_url": "", "reader_locked": False,
         })
@@ -127,6 +127,7 @@ class PanelApp:
         state.held_ranges = self.panel.held_ranges()
         state.values_units = session.checked.units if session.checked is not None else "stored values"
         state.seeds = [[round(value, 1) for value in ras] for ras in self.panel.seeds_ras()]
+        state.background_seeds = [[round(value, 1) for value in ras] for ras in self.panel.seeds_ras("background-seed")]
         state.segments = [row.to_dict() for row in self.panel.segment_rows()]
         state.validation = session.validation
         state.placing = self.panel.placing or ""

@@ -110,9 +110,13 @@ def _segment(app: "PanelApp", html: ModuleType, v: ModuleType) -> None:
     v.VSelect(label="Method", items=("methods",), v_model=("method",), density="compact")
     with html.Div(classes="d-flex ga-2 my-1"):
         v.VBtn("Click seeds", id="btn-place-seed", size="small", click=(app.place, "['seed']"))
+        v.VBtn("Click background seeds", id="btn-place-background-seed", size="small",
+               click=(app.place, "['background-seed']"), v_if=("method === 'grow-from-seeds'",))
         v.VBtn("Done", id="btn-stop-placing", size="small", click=app.stop_placing)
         v.VBtn("Segment", id="btn-segment", color="primary", size="small", click=app.segment, disabled=("busy",))
     html.Div("Seeds: {{ seeds.length }} {{ seeds }}", id="seeds")
+    html.Div("Background seeds (grow-from-seeds): {{ background_seeds.length }} {{ background_seeds }}",
+             id="background-seeds", v_if=("method === 'grow-from-seeds' || background_seeds.length",))
     with html.Table(classes="ss", id="segments-table", v_if=("segments.length",)):
         with html.Tr():
             for title in ("Segment", "Method", "Voxels", "mL", "Flags"):

@@ -31,8 +31,11 @@ if TYPE_CHECKING:
     from StandardSegLib.report.bundle import BundleResult
 
 #: What a click can place: the gate's two ROI spheres (their centres) and the current lesion's seeds.
-PLACE_TARGETS = ("lesion", "background", "seed")
-SEEDS_NAME = "StandardSeg seeds"
+PLACE_TARGETS = ("lesion", "background", "seed", "background-seed")
+#: Point lists of the seed targets (several clicks each): lesion seeds, and background seeds for grow-from-seeds.
+SEED_LISTS = {"seed": "StandardSeg seeds", "background-seed": "StandardSeg background seeds"}
+#: Background seeds are drawn blue (lesion seeds keep the markups default).
+_BACKGROUND_SEED_COLOR = (0.2, 0.5, 1.0)
 #: A press and release at most this far apart (display pixels) is a click; farther apart, a drag (pan, zoom...).
 CLICK_TOLERANCE_PX = 3
 #: Priority of the panel's click observers: before the views' interactor styles (priority 0).
@@ -107,7 +110,7 @@ class GuidedPanel:
         self.anatomy_node: Any = None
         self.roi_diameters_mm: dict[str, float] = {"lesion": 30.0}
         self.listeners: list[Callable[[str], None]] = []  # told "roi" / "seed" after a click was handled
-        self._seeds: Any = None  # the seeds' point list, made at the first seed
+        self._seed_lists: dict[str, Any] = {}  # target -> its point list, made at its first seed
         self._placing: Optional[str] = None
         self._pressed_at: Optional[tuple[int, int]] = None
         self._commands: dict[tuple[int, str], Any] = {}  # (interactor id, event) -> the panel's observer command
@@ -267,20 +270,23 @@ class GuidedPanel:
         self._place(self._placing, (float(ras[0]), float(ras[1]), float(ras[2])))
 
     def _place(self, target: str, ras: tuple[float, float, float]) -> None:
-        if target == "seed":
-            self._seed_list().AddControlPointWorld(*ras)
+        if target in SEED_LISTS:
+            self._seed_list(target).AddControlPointWorld(*ras)
         else:
             self.place_roi(target, ras)
             self.stop_placing()
         for listener in self.listeners:
             listener(target)
 
-    def _seed_list(self) -> Any:
-        if self._seeds is None:
-            self._seeds = self.session.context.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", SEEDS_NAME)
-            self._seeds.CreateDefaultDisplayNodes()
-            self._seeds.GetDisplayNode().SetVisibility3D(False)  # a click then re-renders the slice views only
-        return self._seeds
+    def _seed_list(self, target: str) -> Any:
+        if target not in self._seed_lists:
+            node = self.session.context.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", SEED_LISTS[target])
+            node.CreateDefaultDisplayNodes()
+            node.GetDisplayNode().SetVisibility3D(False)  # a click then re-renders the slice views only
+            if target == "background-seed":
+                node.GetDisplayNode().SetSelectedColor(*_BACKGROUND_SEED_COLOR)
+            self._seed_lists[target] = node
+        return self._seed_lists[target]
 
     def place_roi(self, role: str, ras: tuple[float, float, float]) -> Any:
         """Step 2: the ``role`` ROI sphere centred at ``ras``; the background diameter is the protocol's."""
@@ -293,13 +299,15 @@ class GuidedPanel:
 
         return {role: flip_lps_ras(sphere_from_markup(node).center_lps) for role, node in self.session.roi_nodes.items()}
 
-    def seeds_ras(self) -> list[tuple[float, float, float]]:
-        node = self._seeds
+    def seeds_ras(self, target: str = "seed") -> list[tuple[float, float, float]]:
+        """The points clicked for ``target`` ("seed", or "background-seed" for grow-from-seeds), RAS mm."""
+        node = self._seed_lists.get(target)
         return [] if node is None else [_position_ras(node, index) for index in range(node.GetNumberOfControlPoints())]
 
     def clear_seeds(self) -> None:
-        if self._seeds is not None:
-            self._seeds.RemoveAllControlPoints()
+        """Remove the lesion and background seeds (after a segment was made from them)."""
+        for node in self._seed_lists.values():
+            node.RemoveAllControlPoints()
 
     # --- steps 2-7 --------------------------------------------------------------------------------------
 
@@ -335,7 +343,8 @@ class GuidedPanel:
 
     def segment(self, name: str, method: Optional[str] = None,
                 progress: Optional["ProgressCallback"] = None) -> SegmentRow:
-        """Step 5: segment ``name`` with ``method`` from the seeds clicked so far (which are then cleared)."""
+        """Step 5: segment ``name`` with ``method`` from the seeds clicked so far (which are then cleared); the
+        background seeds clicked are grow-from-seeds' background (Slicer's GrowCut needs both)."""
         return self.segment_work(name, method).run(progress)
 
     def segment_work(self, name: str, method: Optional[str] = None) -> "SceneWork[SegmentRow]":
@@ -347,7 +356,9 @@ class GuidedPanel:
         seeds = self.seeds_ras()
         if not seeds:
             raise InputError(f"lesion '{name}': click at least one seed in a slice view first")
-        work = self.session.segment_work(name, [flip_lps_ras(seed) for seed in seeds], method or None)
+        background = [flip_lps_ras(seed) for seed in self.seeds_ras("background-seed")]
+        work = self.session.segment_work(name, [flip_lps_ras(seed) for seed in seeds], method or None,
+                                         background_seeds_lps=background)
 
         def apply(computed: Any) -> SegmentRow:
             segment_id = work.apply(computed)

@@ -291,6 +291,11 @@ def test_console_api_walks_the_seven_steps(session_logic, synthetic_study_files,
     segmentation = session_logic.segmentationNode()
     assert segmentation is not None and segmentation is session_logic.session.segmentation_node
     segment_id = session_logic.segmentLesion("lesion-1", session_logic.seedsFromMarkup(seeds))
+    assert session_logic.backgroundSeedsFromMarkup(None) == []  # optional: grow-from-seeds only
+    background = session_logic.context().scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "background seeds")
+    assert session_logic.backgroundSeedsFromMarkup(background) == []
+    background.AddControlPoint(-x - 40.0, -y, z)  # RAS, 40 mm to the patient's left of the lesion
+    assert list(session_logic.backgroundSeedsFromMarkup(background)) == [pytest.approx((x + 40.0, y, z))]
     tags = provenance_tags(segmentation, segment_id)
     assert tags["StandardSeg.method"] == session_logic.session.protocol.default_segmentation_method
     with pytest.raises(InputError, match="select a reference"):

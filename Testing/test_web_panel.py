@@ -319,3 +319,25 @@ def test_a_refused_seed_is_listed_beside_the_segments_until_it_succeeds(panel, d
     panel.stop_placing()
     assert panel.segment("cold").voxel_count > 0
     assert [row.name for row in panel.segment_rows() if not row.voxel_count] == []
+
+
+def test_background_seed_clicks_go_to_the_method_as_its_background_seeds(panel, demo_study):
+    """Background seeds (grow-from-seeds' second label) are clicked like lesion seeds, into their own list: they
+    reach the method with the lesion seeds, recorded in the segment's provenance where they were clicked (LPS),
+    and both lists are cleared once the segment is made."""
+    study, _files = demo_study
+    sphere = sorted(study.layout.spheres, key=lambda item: item.diameter_mm)[-2]
+    outside = np.asarray(sphere.centre_lps_mm) + (sphere.diameter_mm, 0.0, 0.0)
+    view = _axial(panel)
+    panel.start_placing("seed")
+    _click(view, flip_lps_ras(sphere.centre_lps_mm))
+    panel.start_placing("background-seed")
+    _click(view, flip_lps_ras(tuple(outside)))
+    assert panel.placing == "background-seed"  # several per lesion, like lesion seeds
+    panel.stop_placing()
+    (background,) = panel.seeds_ras("background-seed")
+    assert len(panel.seeds_ras()) == 1
+    row = panel.segment("second-largest")
+    made = next(made for segment_id, _name, made in panel.session.segments() if segment_id == row.segment_id)
+    assert made.provenance.background_seeds_lps == (pytest.approx(flip_lps_ras(background)),)
+    assert panel.seeds_ras() == [] and panel.seeds_ras("background-seed") == []

@@ -214,6 +214,12 @@ class GuidedSessionLogic:
             raise _inputError("seeds: select a point list and place at least one point in the lesion")
         return self.requireSession().seeds_from_markup(markupsNode)
 
+    def backgroundSeedsFromMarkup(self, markupsNode):
+        """Background seeds (grow-from-seeds) from an optional point list: none when no list or no point."""
+        if markupsNode is None or markupsNode.GetNumberOfControlPoints() == 0:
+            return []
+        return self.requireSession().seeds_from_markup(markupsNode)
+
     def segmentLesion(self, name, seedsLps, method=None, parameters=None, progress=None, backgroundSeedsLps=()):
         return self.requireSession().segment_lesion(name, seedsLps, method=method or None, parameters=parameters,
                                                     background_seeds_lps=backgroundSeedsLps, progress=progress)
