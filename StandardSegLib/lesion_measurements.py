@@ -234,34 +234,11 @@ def _long_and_short(points_yx: np.ndarray, spacing_yx: np.ndarray) -> tuple[floa
 
 
 def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """Vertices of the 2D convex hull (Andrew's monotone chain, 1979).
+    """Vertices of the 2D convex hull (scipy's Qhull), counter-clockwise. Outline points are never collinear:
+    every pixel adds points half a pixel away along both axes."""
+    from scipy.spatial import ConvexHull
 
-    Only the first and last point of each row can be hull vertices (any other lies between two points of
-    its row), so the chain runs over at most two points per row.
-    """
-    order = np.lexsort((points[:, 1], points[:, 0]))
-    ordered = points[order]
-    rows = ordered[:, 0]
-    first = np.r_[True, rows[1:] != rows[:-1]]
-    last = np.r_[rows[1:] != rows[:-1], True]
-    candidates = ordered[first | last]
-    if len(candidates) <= 2:
-        return candidates
-
-    def chain(sequence: np.ndarray) -> list:
-        kept: list = []
-        for point in sequence:
-            while len(kept) >= 2 and _cross(kept[-2], kept[-1], point) <= 0:
-                kept.pop()
-            kept.append(point)
-        return kept
-
-    lower, upper = chain(candidates), chain(candidates[::-1])
-    return np.asarray(lower[:-1] + upper[:-1])
-
-
-def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+    return points[ConvexHull(points).vertices]
 
 
 def _bounding_box(in_label: np.ndarray) -> tuple[slice, ...]:
