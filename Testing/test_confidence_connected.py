@@ -94,3 +94,15 @@ def test_engine_writes_a_capped_leak_flagged_and_not_post_processed():
     assert provenance.details["iterations_done"] < 4
     assert [step.name for step in provenance.steps[1:]] == [
         "post-processing skipped: the region outgrew the maximum lesion volume"]
+
+
+def test_a_uniform_region_grows_over_exactly_its_value():
+    """A seed in a constant region (variance 0): the range is that value, so the growth keeps the region and
+    stops at the first other value (ITK's filter stops re-estimating there too)."""
+    values = np.full((12, 12, 12), 0.1, dtype=np.float32)
+    values[:, :, 6:] = 0.3
+    image = sitk.GetImageFromArray(values)
+    parameters = ConfidenceParameters(multiplier=2.5, iterations=4, initial_radius=1)
+    growth = confidence_connected(image, [(2, 5, 5)], parameters)
+    assert np.array_equal(sitk.GetArrayFromImage(growth.mask) != 0, values == np.float32(0.1))
+    assert_same_as_itk(image, [(2, 5, 5)], parameters)

@@ -89,7 +89,7 @@ def confidence_connected(image: sitk.Image, seeds: Sequence[Index], parameters: 
     limits = _value_limits(values.dtype)
 
     def grow(mean: float, variance: float) -> sitk.Image:
-        spread = parameters.multiplier * math.sqrt(variance)
+        spread = parameters.multiplier * math.sqrt(max(variance, 0.0))  # rounding can make 0 slightly negative
         lower = max(min(mean - spread, float(seed_values.min())), limits[0])
         upper = min(max(mean + spread, float(seed_values.max())), limits[1])
         return sitk.ConnectedThreshold(image, seedList=[list(s) for s in seeds], lower=lower, upper=upper,
