@@ -10,15 +10,11 @@ import SimpleITK as sitk
 
 from StandardSegLib.errors import InputError
 from StandardSegLib.roi import BoxROI, CylinderROI, SphereROI, parse_sphere, shape_mask
+from rtstruct_factory import grid
 
 
 def _image(size=(80, 80, 60), spacing=(1.0, 1.0, 1.0), origin=(-40.0, -40.0, -30.0), direction=None):
-    image = sitk.Image(size, sitk.sitkFloat32)
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    if direction is not None:
-        image.SetDirection(direction)
-    return image
+    return grid(size, spacing, origin, direction)
 
 
 def _brute_force(image, inside):

@@ -118,7 +118,7 @@ def segment(image: sitk.Image, *, protocol: Any, verdict: Any, method: str, unit
                          max_voxels=max_voxels)
         if fixed:
             break
-        if run.output.stopped_at_cap or max_volume is not None and _volume_ml(run.mask) > max_volume:
+        if max_volume is not None and _volume_ml(run.mask) > max_volume:  # also a growth stopped at the cap
             capped = True  # a leak: growing the VOI further only feeds it
             break
         grown = voi.grown_to_fit(run.mask, reach_mm, image)

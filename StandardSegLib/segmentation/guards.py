@@ -46,7 +46,7 @@ def plausibility_flags(image: sitk.Image, voi: "VOI", crop_mask: sitk.Image, *, 
     if capped:
         found.append((GROWTH_CAPPED, f"the segment kept growing and was stopped at the size cap ({where}): a "
                                      "leak into the surrounding tissue, or a lesion larger than the protocol allows"))
-    touched = _touched_faces(array)
+    touched = touched_faces(array)
     image_faces = _image_faces(voi, image)
     voi_faces = [face for face in touched if face not in image_faces]
     if voi_faces:
@@ -73,7 +73,7 @@ def plausibility_flags(image: sitk.Image, voi: "VOI", crop_mask: sitk.Image, *, 
     return tuple(SegmentFlag(code, message, code in blocking) for code, message in found)
 
 
-def _touched_faces(array: np.ndarray) -> list[str]:
+def touched_faces(array: np.ndarray) -> list[str]:
     """Faces (x-, x+, ...) of the crop that the mask reaches; numpy axes are z, y, x."""
     if not array.any():
         return []

@@ -68,6 +68,7 @@ def hottest_spot(image: sitk.Image, units: str = "raw") -> tuple[float, tuple[fl
     ``HOT_SPOT_TRIES``)."""
     from StandardSegLib.errors import InputError
     from StandardSegLib.measure import region_statistics
+    from StandardSegLib.segmentation.guards import touched_faces
 
     candidates = np.ones(image.GetSize()[::-1], dtype=np.uint8)
     top = float(sitk.GetArrayViewFromImage(image).max())  # a finite upper bound (ITK casts it to the pixel type)
@@ -78,13 +79,9 @@ def hottest_spot(image: sitk.Image, units: str = "raw") -> tuple[float, tuple[fl
         centre = image.TransformPhysicalPointToIndex(statistics.peak_center_lps)
         spot = sitk.GetArrayFromImage(sitk.ConnectedThreshold(
             image, seedList=[centre], lower=HOT_SPOT_FRACTION * statistics.peak, upper=top)) != 0
-        if not _touches_border(spot):
+        if not touched_faces(spot):
             return statistics.peak, statistics.peak_center_lps
         candidates[spot] = 0
         if not candidates.any():
             break
     raise InputError(f"hottest spot: the {HOT_SPOT_TRIES} hottest spots of the image all touch its border")
-
-
-def _touches_border(mask: np.ndarray) -> bool:
-    return any(mask.take(index, axis=axis).any() for axis in range(mask.ndim) for index in (0, -1))
